@@ -1,0 +1,205 @@
+//! A strict JSON object reader for untrusted token segments and key sets.
+//!
+//! `serde_json` keeps the last of two members with the same name; a JWS whose header or claims
+//! say two things at once must be refused instead (RFC 7515 §4, RFC 8725 §3.2 on parser
+//! differentials). Nesting is bounded well below what any real token needs so a crafted
+//! document cannot make the parser recurse deeply.
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Deepest nesting of objects and arrays accepted, the top-level object counting as 1.
+pub const MAX_DEPTH: usize = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonError {
+    /// Not JSON at all, or trailing bytes after the value.
+    Invalid,
+    /// Valid JSON, but not an object.
+    NotObject,
+    /// The same member name twice in one object.
+    DuplicateMember(String),
+    /// Objects or arrays nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsonError::Invalid => f.write_str("not valid JSON"),
+            JsonError::NotObject => f.write_str("not a JSON object"),
+            JsonError::DuplicateMember(name) => write!(f, "duplicate member \"{name}\""),
+            JsonError::TooDeep => write!(f, "nested deeper than {MAX_DEPTH} levels"),
+        }
+    }
+}
+
+/// Parses `bytes` as one JSON object with unique member names at every level.
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictValue { depth: 0 }
+        .deserialize(&mut deserializer)
+        .map_err(classify)?;
+    deserializer.end().map_err(|_| JsonError::Invalid)?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(JsonError::NotObject),
+    }
+}
+
+// serde carries our refusals as custom error messages; these prefixes bring the kind back.
+const DUPLICATE: &str = "jwt-policy duplicate member:";
+const TOO_DEEP: &str = "jwt-policy nested too deeply";
+
+fn classify(error: serde_json::Error) -> JsonError {
+    let message = error.to_string();
+    if let Some(rest) = message.strip_prefix(DUPLICATE) {
+        // serde_json appends " at line L column C"; the name is everything before it.
+        let name = rest.rsplit_once(" at line ").map_or(rest, |(name, _)| name);
+        JsonError::DuplicateMember(name.to_string())
+    } else if message.starts_with(TOO_DEEP) {
+        JsonError::TooDeep
+    } else {
+        JsonError::Invalid
+    }
+}
+
+struct StrictValue {
+    depth: usize,
+}
+
+impl StrictValue {
+    fn nested<E: de::Error>(&self) -> Result<StrictValue, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(E::custom(TOO_DEEP));
+        }
+        Ok(StrictValue {
+            depth: self.depth + 1,
+        })
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // serde_json never produces a non-finite number, so this cannot be null.
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = self.nested()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrictValue { depth: inner.depth })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let inner = self.nested()?;
+        let mut map = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            if map.contains_key(&name) {
+                return Err(de::Error::custom(format_args!("{DUPLICATE}{name}")));
+            }
+            let value = access.next_value_seed(StrictValue { depth: inner.depth })?;
+            map.insert(name, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_an_object() {
+        let map = parse_object(br#"{"a":1,"b":[true,null,"x"],"c":{"d":1.5}}"#).unwrap();
+        assert_eq!(map["a"], 1);
+        assert_eq!(map["c"]["d"], 1.5);
+    }
+
+    #[test]
+    fn refuses_duplicate_members_at_any_depth() {
+        assert_eq!(
+            parse_object(br#"{"alg":"RS256","alg":"none"}"#),
+            Err(JsonError::DuplicateMember("alg".into()))
+        );
+        assert_eq!(
+            parse_object(br#"{"a":{"b":1,"b":2}}"#),
+            Err(JsonError::DuplicateMember("b".into()))
+        );
+        // A name that differs only by an escape is the same name.
+        assert_eq!(
+            parse_object(br#"{"alg":1,"\u0061lg":2}"#),
+            Err(JsonError::DuplicateMember("alg".into()))
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_object() {
+        assert_eq!(parse_object(b"[1]"), Err(JsonError::NotObject));
+        assert_eq!(parse_object(b"\"x\""), Err(JsonError::NotObject));
+        assert_eq!(parse_object(b"{} {}"), Err(JsonError::Invalid));
+        assert_eq!(parse_object(b"{\"a\":1,}"), Err(JsonError::Invalid));
+        assert_eq!(parse_object(b""), Err(JsonError::Invalid));
+        assert_eq!(parse_object(&[0xff, 0xfe]), Err(JsonError::Invalid));
+    }
+
+    #[test]
+    fn bounds_nesting() {
+        let ok = format!(
+            "{}{}",
+            "{\"a\":".repeat(MAX_DEPTH - 1) + "{",
+            "}".repeat(MAX_DEPTH)
+        );
+        assert!(parse_object(ok.as_bytes()).is_ok());
+        let deep = format!(
+            "{}1{}",
+            "{\"a\":".repeat(MAX_DEPTH + 1),
+            "}".repeat(MAX_DEPTH + 1)
+        );
+        assert_eq!(parse_object(deep.as_bytes()), Err(JsonError::TooDeep));
+        let arrays = format!("{{\"a\":{}{}}}", "[".repeat(1000), "]".repeat(1000));
+        assert_eq!(parse_object(arrays.as_bytes()), Err(JsonError::TooDeep));
+    }
+}
