@@ -6,6 +6,14 @@
 pub mod alg;
 pub mod b64;
 pub mod claims;
+pub mod der;
 pub mod json;
+pub mod jwks;
 pub mod jws;
+pub mod key;
 pub mod reason;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod mint;
+#[cfg(test)]
+mod testing;
