@@ -6,12 +6,21 @@
 pub mod alg;
 pub mod b64;
 pub mod claims;
+pub mod conditions;
+pub mod config;
 pub mod der;
+pub mod extract;
 pub mod json;
 pub mod jwks;
 pub mod jws;
 pub mod key;
+pub mod matcher;
+pub mod policy;
+pub mod provider;
 pub mod reason;
+pub mod request;
+pub mod requirement;
+pub mod response;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;

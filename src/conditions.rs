@@ -1,0 +1,176 @@
+//! Ours: conditions a rule puts on the verified token's claims (`rules[].claims`), beyond what
+//! Envoy's `jwt_authn` can express. A condition that fails answers 403 `insufficient_scope`.
+
+use crate::claims::Claims;
+use crate::config::{self, ConfigError};
+use crate::reason::Reason;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+enum Test {
+    Equals(Value),
+    Contains(String),
+    ContainsAny(Vec<String>),
+    ContainsAll(Vec<String>),
+    Present(bool),
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimCondition {
+    claim: String,
+    test: Test,
+}
+
+impl ClaimCondition {
+    pub fn compile(
+        config: &config::ClaimCondition,
+        path: &str,
+    ) -> Result<ClaimCondition, ConfigError> {
+        if config.name.is_empty() {
+            return Err(ConfigError::at(format!("{path}.name"), "may not be empty"));
+        }
+        let mut tests = Vec::new();
+        if let Some(value) = &config.equals {
+            tests.push(Test::Equals(value.clone()));
+        }
+        if let Some(value) = &config.contains {
+            tests.push(Test::Contains(value.clone()));
+        }
+        if let Some(values) = &config.contains_any {
+            if values.is_empty() {
+                return Err(ConfigError::at(
+                    format!("{path}.contains_any"),
+                    "may not be empty",
+                ));
+            }
+            tests.push(Test::ContainsAny(values.clone()));
+        }
+        if let Some(values) = &config.contains_all {
+            if values.is_empty() {
+                return Err(ConfigError::at(
+                    format!("{path}.contains_all"),
+                    "may not be empty",
+                ));
+            }
+            tests.push(Test::ContainsAll(values.clone()));
+        }
+        if let Some(present) = config.present {
+            tests.push(Test::Present(present));
+        }
+        match (tests.pop(), tests.is_empty()) {
+            (Some(test), true) => Ok(ClaimCondition {
+                claim: config.name.clone(),
+                test,
+            }),
+            _ => Err(ConfigError::at(
+                path,
+                "set exactly one of equals, contains, contains_any, contains_all, present",
+            )),
+        }
+    }
+
+    pub fn check(&self, claims: &Claims) -> Result<(), Reason> {
+        let value = claims.lookup(&self.claim);
+        let met = match &self.test {
+            Test::Present(present) => value.is_some() == *present,
+            Test::Equals(expected) => value == Some(expected),
+            Test::Contains(item) => value.is_some_and(|v| has(v, item)),
+            Test::ContainsAny(items) => {
+                value.is_some_and(|v| items.iter().any(|item| has(v, item)))
+            }
+            Test::ContainsAll(items) => {
+                value.is_some_and(|v| items.iter().all(|item| has(v, item)))
+            }
+        };
+        if met {
+            Ok(())
+        } else {
+            Err(Reason::ClaimsNotSatisfied(self.claim.clone()))
+        }
+    }
+}
+
+/// True when the claim, read as a list, holds `item`: an array of strings, or a string of
+/// space-separated words such as OAuth's `scope` (RFC 8693 §4.2).
+fn has(value: &Value, item: &str) -> bool {
+    match value {
+        Value::Array(items) => items.iter().any(|v| v.as_str() == Some(item)),
+        Value::String(words) => words.split(' ').any(|word| word == item),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn condition(json: Value) -> ClaimCondition {
+        let config: config::ClaimCondition = serde_json::from_value(json).unwrap();
+        ClaimCondition::compile(&config, "rules[0].claims[0]").unwrap()
+    }
+
+    fn claims(value: Value) -> Claims {
+        match value {
+            Value::Object(map) => Claims::new(map),
+            _ => unreachable!("test claims are objects"),
+        }
+    }
+
+    #[test]
+    fn scope_strings_count_as_lists() {
+        let c = condition(json!({"name": "scope", "contains": "orders.write"}));
+        assert!(c
+            .check(&claims(json!({"scope": "orders.read orders.write"})))
+            .is_ok());
+        assert!(c.check(&claims(json!({"scope": ["orders.write"]}))).is_ok());
+        assert_eq!(
+            c.check(&claims(json!({"scope": "orders.writer"}))),
+            Err(Reason::ClaimsNotSatisfied("scope".into()))
+        );
+        assert!(c.check(&claims(json!({}))).is_err());
+    }
+
+    #[test]
+    fn equals_any_all_and_present() {
+        let tenant = condition(json!({"name": "tenant", "equals": "acme"}));
+        assert!(tenant.check(&claims(json!({"tenant": "acme"}))).is_ok());
+        assert!(tenant.check(&claims(json!({"tenant": "acme2"}))).is_err());
+        assert!(tenant.check(&claims(json!({"tenant": ["acme"]}))).is_err());
+
+        let roles =
+            condition(json!({"name": "realm_access.roles", "contains_any": ["admin", "ops"]}));
+        assert!(roles
+            .check(&claims(json!({"realm_access": {"roles": ["dev", "ops"]}})))
+            .is_ok());
+        assert!(roles
+            .check(&claims(json!({"realm_access": {"roles": ["dev"]}})))
+            .is_err());
+
+        let all = condition(json!({"name": "groups", "contains_all": ["a", "b"]}));
+        assert!(all
+            .check(&claims(json!({"groups": ["b", "c", "a"]})))
+            .is_ok());
+        assert!(all.check(&claims(json!({"groups": ["b"]}))).is_err());
+
+        let absent = condition(json!({"name": "act", "present": false}));
+        assert!(absent.check(&claims(json!({}))).is_ok());
+        assert!(absent.check(&claims(json!({"act": {"sub": "x"}}))).is_err());
+
+        let number = condition(json!({"name": "level", "equals": 3}));
+        assert!(number.check(&claims(json!({"level": 3}))).is_ok());
+    }
+
+    #[test]
+    fn one_test_per_condition() {
+        for bad in [
+            json!({"name": "a"}),
+            json!({"name": "a", "equals": 1, "contains": "x"}),
+            json!({"name": "", "equals": 1}),
+            json!({"name": "a", "contains_any": []}),
+        ] {
+            let config: config::ClaimCondition = serde_json::from_value(bad).unwrap();
+            assert!(ClaimCondition::compile(&config, "c").is_err());
+        }
+    }
+}

@@ -1,0 +1,859 @@
+//! The compiled configuration, and the decision for one request. A configuration is compiled
+//! whole or not at all; requests never touch the JSON again.
+
+use crate::conditions::ClaimCondition;
+use crate::config::{self, ConfigError, JwtAuthentication};
+use crate::extract::{remove_query_param, Location};
+use crate::key::SignatureHost;
+use crate::matcher::RouteMatcher;
+use crate::provider::Provider;
+use crate::reason::Reason;
+use crate::request::Request;
+use crate::requirement::{Compiler, RequestTokens, Requirement, Session, Verified};
+use crate::response::{local_response, realm, LocalResponse};
+use std::collections::BTreeMap;
+
+#[derive(Debug)]
+struct Rule {
+    route: RouteMatcher,
+    /// `None`: the rule requires no token.
+    requirement: Option<Requirement>,
+    claims: Vec<ClaimCondition>,
+}
+
+#[derive(Debug)]
+pub struct Policy {
+    providers: Vec<Provider>,
+    rules: Vec<Rule>,
+    bypass_cors_preflight: bool,
+    strip_failure_response: bool,
+    /// Every header a provider writes: removed from each request before anything else.
+    output_headers: Vec<String>,
+}
+
+/// A policy, with the notes worth an info log (keys skipped).
+pub struct Compiled {
+    pub policy: Policy,
+    pub notes: Vec<String>,
+}
+
+/// Changes to make to a request that may pass.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Edits {
+    pub remove_headers: Vec<String>,
+    pub add_headers: Vec<(String, String)>,
+    /// A new `:path`, when a token was taken out of the query string.
+    pub path: Option<String>,
+    pub clear_route_cache: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow(Edits),
+    Deny {
+        reason: Reason,
+        response: LocalResponse,
+    },
+}
+
+impl Policy {
+    /// Parses and compiles a configuration document.
+    pub fn from_json(document: &[u8]) -> Result<Compiled, ConfigError> {
+        Policy::compile(&config::parse(document)?)
+    }
+
+    pub fn compile(config: &JwtAuthentication) -> Result<Compiled, ConfigError> {
+        if config.filter_state_rules.is_some() {
+            return Err(ConfigError::at(
+                "filter_state_rules",
+                "not supported by this plugin: a wasm filter cannot read Envoy filter state by name",
+            ));
+        }
+        if config.stat_prefix.is_some() {
+            return Err(ConfigError::at("stat_prefix", "not supported yet"));
+        }
+        let mut notes = Vec::new();
+        let mut providers = Vec::with_capacity(config.providers.len());
+        for (name, provider) in &config.providers {
+            let compiled = Provider::compile(name, provider)?;
+            notes.extend(
+                compiled
+                    .skipped_keys
+                    .into_iter()
+                    .map(|line| format!("provider {name}: {line}")),
+            );
+            providers.push(compiled.provider);
+        }
+        let output_headers = output_headers(&providers)?;
+
+        let provider_index: BTreeMap<&str, usize> = providers
+            .iter()
+            .enumerate()
+            .map(|(i, provider)| (provider.name.as_str(), i))
+            .collect();
+        let compiler = Compiler {
+            provider_index: &provider_index,
+            requirement_map: &config.requirement_map,
+        };
+        for (name, requirement) in &config.requirement_map {
+            compiler.compile(requirement, &format!("requirement_map.{name}"))?;
+        }
+        let mut rules = Vec::with_capacity(config.rules.len());
+        for (i, rule) in config.rules.iter().enumerate() {
+            let path = format!("rules[{i}]");
+            let requirement = match (&rule.requires, &rule.requirement_name) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::at(
+                        path,
+                        "set only one of requires and requirement_name",
+                    ));
+                }
+                (Some(requires), None) => {
+                    compiler.compile(requires, &format!("{path}.requires"))?
+                }
+                (None, Some(name)) => {
+                    let requirement = config.requirement_map.get(name).ok_or_else(|| {
+                        ConfigError::at(
+                            format!("{path}.requirement_name"),
+                            format!("\"{name}\" is not in requirement_map"),
+                        )
+                    })?;
+                    compiler.compile(requirement, &format!("requirement_map.{name}"))?
+                }
+                (None, None) => None,
+            };
+            let claims = rule
+                .claims
+                .iter()
+                .enumerate()
+                .map(|(c, condition)| {
+                    ClaimCondition::compile(condition, &format!("{path}.claims[{c}]"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if !claims.is_empty() && requirement.is_none() {
+                return Err(ConfigError::at(
+                    format!("{path}.claims"),
+                    "claim conditions need a requirement that verifies a token",
+                ));
+            }
+            rules.push(Rule {
+                route: RouteMatcher::compile(&rule.route, &format!("{path}.match"))?,
+                requirement,
+                claims,
+            });
+        }
+        Ok(Compiled {
+            policy: Policy {
+                providers,
+                rules,
+                bypass_cors_preflight: config.bypass_cors_preflight,
+                strip_failure_response: config.strip_failure_response,
+                output_headers,
+            },
+            notes,
+        })
+    }
+
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    /// Decides one request. `now` is Unix time in seconds, from the host's clock.
+    pub fn check(
+        &self,
+        request: &Request<'_>,
+        now: f64,
+        host: Option<&dyn SignatureHost>,
+    ) -> Verdict {
+        let mut edits = Edits {
+            remove_headers: self.output_headers.clone(),
+            ..Edits::default()
+        };
+        if self.bypass_cors_preflight && is_cors_preflight(request) {
+            return Verdict::Allow(edits);
+        }
+        let Some(rule) = self.rules.iter().find(|rule| rule.route.matches(request)) else {
+            return Verdict::Allow(edits);
+        };
+        let Some(requirement) = &rule.requirement else {
+            return Verdict::Allow(edits);
+        };
+        let tokens = RequestTokens::extract(&self.providers, request);
+        let mut session = Session::new(&self.providers, &tokens, now, host);
+        let outcome = session.evaluate(requirement).and_then(|verified| {
+            self.check_claims(&mut session, rule, &verified)?;
+            Ok(verified)
+        });
+        match outcome {
+            Ok(verified) => {
+                self.forward(&mut session, &tokens, &verified, request, &mut edits);
+                Verdict::Allow(edits)
+            }
+            Err(reason) => Verdict::Deny {
+                response: local_response(&reason, &realm(request), self.strip_failure_response),
+                reason,
+            },
+        }
+    }
+
+    /// The rule's claim conditions, met by every token that verified; with none verified they
+    /// cannot be met, and the first token failure (or the lack of a token) is the answer.
+    fn check_claims(
+        &self,
+        session: &mut Session<'_>,
+        rule: &Rule,
+        verified: &[Verified],
+    ) -> Result<(), Reason> {
+        if rule.claims.is_empty() {
+            return Ok(());
+        }
+        if verified.is_empty() {
+            return Err(session.first_failure.clone().unwrap_or(Reason::Missing));
+        }
+        for (token, _) in verified {
+            let jws = session.jws(*token)?;
+            for condition in &rule.claims {
+                condition.check(&jws.claims)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn forward(
+        &self,
+        session: &mut Session<'_>,
+        tokens: &RequestTokens,
+        verified: &[Verified],
+        request: &Request<'_>,
+        edits: &mut Edits,
+    ) {
+        let mut path: Option<String> = None;
+        for (token, p) in verified {
+            let provider = &self.providers[*p];
+            if let Ok(jws) = session.jws(*token) {
+                provider.forwarded_headers(jws, &mut edits.add_headers);
+            }
+            edits.clear_route_cache |= provider.clear_route_cache;
+            if provider.forward {
+                continue;
+            }
+            for (place_provider, location) in &tokens.found[*token].places {
+                if place_provider != p {
+                    continue;
+                }
+                match &provider.locations[*location] {
+                    Location::Header { name, .. } => {
+                        if !edits.remove_headers.contains(name) {
+                            edits.remove_headers.push(name.clone());
+                        }
+                    }
+                    Location::Param(name) => {
+                        let current = path.as_deref().unwrap_or_else(|| request.path_and_query());
+                        path = Some(remove_query_param(current, name));
+                    }
+                    // Envoy leaves a cookie in place too: removing one would mean rewriting
+                    // a header that holds others.
+                    Location::Cookie(_) => {}
+                }
+            }
+        }
+        edits.path = path;
+    }
+}
+
+fn is_cors_preflight(request: &Request<'_>) -> bool {
+    request.method() == b"OPTIONS"
+        && request.first("origin").is_some_and(|v| !v.is_empty())
+        && request
+            .first("access-control-request-method")
+            .is_some_and(|v| !v.is_empty())
+}
+
+/// The headers providers write, checked so that no output can hide or fake a token.
+fn output_headers(providers: &[Provider]) -> Result<Vec<String>, ConfigError> {
+    let token_headers: Vec<&str> = providers
+        .iter()
+        .flat_map(|p| p.locations.iter().filter_map(Location::header))
+        .collect();
+    let mut outputs: Vec<String> = Vec::new();
+    for provider in providers {
+        for header in provider.output_headers() {
+            if token_headers.contains(&header) || header.starts_with(':') {
+                return Err(ConfigError::at(
+                    format!("providers.{}", provider.name),
+                    format!("output header {header} is also where a token is read"),
+                ));
+            }
+            if !outputs.iter().any(|h| h == header) {
+                outputs.push(header.to_string());
+            }
+        }
+    }
+    Ok(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alg::Algorithm;
+    use crate::request::headers;
+    use crate::testing::{claims, jwk, jwks, token, NOW};
+    use serde_json::{json, Value};
+
+    const ISSUER: &str = "https://issuer.example";
+
+    fn provider(extra: Value) -> Value {
+        let mut provider = json!({
+            "issuer": ISSUER,
+            "jwks": jwks(&[jwk(Algorithm::ES256, Some("ec")), jwk(Algorithm::EdDSA, Some("ed"))]),
+        });
+        if let (Some(target), Value::Object(extra)) = (provider.as_object_mut(), extra) {
+            target.extend(extra);
+        }
+        provider
+    }
+
+    fn policy(config: Value) -> Policy {
+        Policy::from_json(config.to_string().as_bytes())
+            .expect("config compiles")
+            .policy
+    }
+
+    fn config_error(config: Value) -> ConfigError {
+        match Policy::from_json(config.to_string().as_bytes()) {
+            Ok(_) => panic!("config should be refused"),
+            Err(error) => error,
+        }
+    }
+
+    fn one_rule(requires: Value) -> Value {
+        json!({
+            "providers": {"p": provider(json!({}))},
+            "rules": [{"match": {"prefix": "/"}, "requires": requires}]
+        })
+    }
+
+    fn check(policy: &Policy, pairs: &[(&str, &str)]) -> Verdict {
+        let mut all = vec![
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":authority", "api"),
+            (":path", "/x"),
+        ];
+        for pair in pairs {
+            match all
+                .iter_mut()
+                .find(|(k, _)| k.starts_with(':') && *k == pair.0)
+            {
+                Some(slot) => *slot = *pair,
+                None => all.push(*pair),
+            }
+        }
+        let h = headers(&all);
+        policy.check(&Request::new(&h), NOW, None)
+    }
+
+    fn status(verdict: &Verdict) -> u32 {
+        match verdict {
+            Verdict::Allow(_) => 200,
+            Verdict::Deny { response, .. } => response.status,
+        }
+    }
+
+    fn reason(verdict: &Verdict) -> Option<&Reason> {
+        match verdict {
+            Verdict::Allow(_) => None,
+            Verdict::Deny { reason, .. } => Some(reason),
+        }
+    }
+
+    fn bearer(token: &str) -> String {
+        format!("Bearer {token}")
+    }
+
+    fn good(extra: Value) -> String {
+        token(Algorithm::ES256, Some("ec"), &claims(extra))
+    }
+
+    #[test]
+    fn a_provider_requirement_allows_good_tokens_and_explains_bad_ones() {
+        let p = policy(one_rule(json!({"provider_name": "p"})));
+        assert_eq!(
+            status(&check(&p, &[("authorization", &bearer(&good(json!({}))))])),
+            200
+        );
+        let missing = check(&p, &[]);
+        assert_eq!(reason(&missing), Some(&Reason::Missing));
+        let Verdict::Deny { response, .. } = &missing else {
+            unreachable!()
+        };
+        assert_eq!(response.headers[0].1, "Bearer realm=\"http://api/x\"");
+        // Within the default 60 s skew an expired token still passes.
+        let just_expired = good(json!({"exp": NOW - 59.0}));
+        assert_eq!(
+            status(&check(&p, &[("authorization", &bearer(&just_expired))])),
+            200
+        );
+        let cases = [
+            (good(json!({"exp": NOW - 61.0})), Reason::Expired),
+            (good(json!({"nbf": NOW + 61.0})), Reason::NotYetValid),
+            (good(json!({"iss": "https://other"})), Reason::UnknownIssuer),
+            (
+                token(Algorithm::ES256, Some("nope"), &claims(json!({}))),
+                Reason::NoMatchingKey,
+            ),
+            ("a.b".to_string(), Reason::BadFormat),
+        ];
+        for (token, expected) in cases {
+            let verdict = check(&p, &[("authorization", &bearer(&token))]);
+            assert_eq!(reason(&verdict), Some(&expected));
+            assert_eq!(status(&verdict), 401);
+        }
+        let mut no_iss = claims(json!({}));
+        no_iss.as_object_mut().unwrap().remove("iss");
+        let no_iss = token(Algorithm::ES256, Some("ec"), &no_iss);
+        assert_eq!(
+            reason(&check(&p, &[("authorization", &bearer(&no_iss))])),
+            Some(&Reason::UnknownIssuer)
+        );
+    }
+
+    #[test]
+    fn time_claims_may_be_fractional() {
+        let p = policy(one_rule(json!({"provider_name": "p"})));
+        let fractional = good(json!({"exp": NOW - 60.5, "nbf": NOW - 10.25, "iat": NOW - 10.25}));
+        assert_eq!(
+            reason(&check(&p, &[("authorization", &bearer(&fractional))])),
+            Some(&Reason::Expired)
+        );
+        let ok = good(json!({"exp": NOW - 59.5}));
+        assert_eq!(status(&check(&p, &[("authorization", &bearer(&ok))])), 200);
+    }
+
+    #[test]
+    fn audiences_subjects_and_lifetimes() {
+        let config = json!({
+            "providers": {"p": provider(json!({
+                "audiences": ["https://api.example/"],
+                "subjects": {"prefix": "team-"},
+                "max_lifetime": "7200s"
+            }))},
+            "rules": [
+                {"match": {"prefix": "/other"}, "requires": {"provider_and_audiences": {"provider_name": "p", "audiences": ["other"]}}},
+                {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}
+            ]
+        });
+        let p = policy(config);
+        let ok = good(json!({"aud": ["x", "api.example"], "sub": "team-a"}));
+        assert_eq!(status(&check(&p, &[("authorization", &bearer(&ok))])), 200);
+        let wrong_aud = good(json!({"aud": "x", "sub": "team-a"}));
+        let verdict = check(&p, &[("authorization", &bearer(&wrong_aud))]);
+        assert_eq!(
+            (status(&verdict), reason(&verdict)),
+            (403, Some(&Reason::AudienceNotAllowed))
+        );
+        let no_aud = good(json!({"sub": "team-a"}));
+        assert_eq!(
+            status(&check(&p, &[("authorization", &bearer(&no_aud))])),
+            403
+        );
+        let wrong_sub = good(json!({"aud": "api.example", "sub": "alice"}));
+        assert_eq!(
+            reason(&check(&p, &[("authorization", &bearer(&wrong_sub))])),
+            Some(&Reason::SubjectNotAllowed)
+        );
+        let long = good(json!({"aud": "api.example", "sub": "team-a", "exp": NOW + 7201.0}));
+        assert_eq!(
+            reason(&check(&p, &[("authorization", &bearer(&long))])),
+            Some(&Reason::LifetimeTooLong)
+        );
+        let mut no_exp = claims(json!({"aud": "api.example", "sub": "team-a"}));
+        no_exp.as_object_mut().unwrap().remove("exp");
+        let no_exp = token(Algorithm::ES256, Some("ec"), &no_exp);
+        assert_eq!(
+            reason(&check(&p, &[("authorization", &bearer(&no_exp))])),
+            Some(&Reason::ExpirationRequired)
+        );
+        // provider_and_audiences replaces the provider's audiences.
+        let other = good(json!({"aud": "other", "sub": "team-a"}));
+        assert_eq!(
+            status(&check(
+                &p,
+                &[(":path", "/other"), ("authorization", &bearer(&other))]
+            )),
+            200
+        );
+        assert_eq!(
+            status(&check(
+                &p,
+                &[(":path", "/other"), ("authorization", &bearer(&ok))]
+            )),
+            403
+        );
+    }
+
+    fn two_providers(requires: Value) -> Policy {
+        let second = json!({
+            "issuer": "https://second.example",
+            "jwks": jwks(&[jwk(Algorithm::HS256, Some("hs"))]),
+            "from_headers": [{"name": "x-second"}]
+        });
+        policy(json!({
+            "providers": {"p": provider(json!({})), "q": second},
+            "rules": [{"match": {"prefix": "/"}, "requires": requires}]
+        }))
+    }
+
+    fn second_token() -> String {
+        token(
+            Algorithm::HS256,
+            Some("hs"),
+            &claims(json!({"iss": "https://second.example"})),
+        )
+    }
+
+    #[test]
+    fn requires_any_and_all() {
+        let any = two_providers(
+            json!({"requires_any": {"requirements": [{"provider_name": "p"}, {"provider_name": "q"}]}}),
+        );
+        let first = bearer(&good(json!({})));
+        assert_eq!(status(&check(&any, &[("authorization", &first)])), 200);
+        assert_eq!(status(&check(&any, &[("x-second", &second_token())])), 200);
+        assert_eq!(reason(&check(&any, &[])), Some(&Reason::Missing));
+        // The real failure wins over a missing token.
+        let expired = bearer(&good(json!({"exp": NOW - 100.0})));
+        assert_eq!(
+            reason(&check(&any, &[("authorization", &expired)])),
+            Some(&Reason::Expired)
+        );
+
+        let all = two_providers(
+            json!({"requires_all": {"requirements": [{"provider_name": "p"}, {"provider_name": "q"}]}}),
+        );
+        assert_eq!(
+            status(&check(
+                &all,
+                &[("authorization", &first), ("x-second", &second_token())]
+            )),
+            200
+        );
+        assert_eq!(
+            reason(&check(&all, &[("authorization", &first)])),
+            Some(&Reason::Missing)
+        );
+    }
+
+    #[test]
+    fn allow_missing_and_allow_missing_or_failed() {
+        let missing = two_providers(json!({"allow_missing": {}}));
+        assert_eq!(status(&check(&missing, &[])), 200);
+        assert_eq!(
+            status(&check(&missing, &[("x-second", &second_token())])),
+            200
+        );
+        let expired = bearer(&good(json!({"exp": NOW - 100.0})));
+        assert_eq!(
+            reason(&check(&missing, &[("authorization", &expired)])),
+            Some(&Reason::Expired)
+        );
+        // A token whose issuer no provider at that place has.
+        let stranger = token(
+            Algorithm::HS256,
+            Some("hs"),
+            &claims(json!({"iss": "https://nobody"})),
+        );
+        assert_eq!(
+            reason(&check(&missing, &[("x-second", &stranger)])),
+            Some(&Reason::UnknownIssuer)
+        );
+        // The second provider's token in the first provider's place is not the second's to judge.
+        assert_eq!(
+            reason(&check(
+                &missing,
+                &[("authorization", &bearer(&second_token()))]
+            )),
+            Some(&Reason::UnknownIssuer)
+        );
+
+        let failed = two_providers(json!({"allow_missing_or_failed": {}}));
+        assert_eq!(status(&check(&failed, &[("authorization", &expired)])), 200);
+        assert_eq!(
+            status(&check(&failed, &[("authorization", "Bearer junk")])),
+            200
+        );
+
+        let optional = two_providers(
+            json!({"requires_any": {"requirements": [{"provider_name": "p"}, {"allow_missing": {}}]}}),
+        );
+        assert_eq!(status(&check(&optional, &[])), 200);
+        assert_eq!(
+            reason(&check(&optional, &[("authorization", &expired)])),
+            Some(&Reason::Expired)
+        );
+    }
+
+    #[test]
+    fn two_different_tokens_for_one_provider_are_refused() {
+        let p = policy(one_rule(json!({"provider_name": "p"})));
+        let a = good(json!({}));
+        let b = token(Algorithm::EdDSA, Some("ed"), &claims(json!({})));
+        let verdict = check(
+            &p,
+            &[
+                ("authorization", &bearer(&a)),
+                ("authorization", &bearer(&b)),
+            ],
+        );
+        assert_eq!(
+            (status(&verdict), reason(&verdict)),
+            (400, Some(&Reason::MultipleTokens))
+        );
+        let joined = format!("Bearer {a},Bearer {b}");
+        assert_eq!(status(&check(&p, &[("authorization", &joined)])), 400);
+        let query = format!("/x?access_token={b}");
+        assert_eq!(
+            status(&check(
+                &p,
+                &[(":path", &query), ("authorization", &bearer(&a))]
+            )),
+            400
+        );
+        // The same token twice is one token.
+        let same = format!("/x?access_token={a}");
+        assert_eq!(
+            status(&check(
+                &p,
+                &[(":path", &same), ("authorization", &bearer(&a))]
+            )),
+            200
+        );
+    }
+
+    #[test]
+    fn rules_first_match_wins_and_no_match_needs_no_token() {
+        let config = json!({
+            "providers": {"p": provider(json!({}))},
+            "rules": [
+                {"match": {"prefix": "/public"}},
+                {"match": {"prefix": "/api", "headers": [{"name": "x-internal", "present_match": true}]}},
+                {"match": {"prefix": "/api"}, "requires": {"provider_name": "p"}}
+            ]
+        });
+        let p = policy(config);
+        assert_eq!(status(&check(&p, &[(":path", "/public/x")])), 200);
+        assert_eq!(
+            status(&check(&p, &[(":path", "/api/x"), ("x-internal", "1")])),
+            200
+        );
+        assert_eq!(status(&check(&p, &[(":path", "/api/x")])), 401);
+        assert_eq!(status(&check(&p, &[(":path", "/elsewhere")])), 200);
+    }
+
+    #[test]
+    fn claim_conditions_answer_403() {
+        let config = json!({
+            "providers": {"p": provider(json!({}))},
+            "rules": [{
+                "match": {"prefix": "/"},
+                "requires": {"provider_name": "p"},
+                "claims": [
+                    {"name": "scope", "contains": "orders.write"},
+                    {"name": "tenant", "equals": "acme"}
+                ]
+            }]
+        });
+        let p = policy(config);
+        let ok = good(json!({"scope": "orders.read orders.write", "tenant": "acme"}));
+        assert_eq!(status(&check(&p, &[("authorization", &bearer(&ok))])), 200);
+        let no_scope = good(json!({"scope": "orders.read", "tenant": "acme"}));
+        let verdict = check(&p, &[("authorization", &bearer(&no_scope))]);
+        assert_eq!(
+            reason(&verdict),
+            Some(&Reason::ClaimsNotSatisfied("scope".into()))
+        );
+        let Verdict::Deny { response, .. } = verdict else {
+            unreachable!()
+        };
+        assert_eq!(response.status, 403);
+        assert!(response.headers[0]
+            .1
+            .ends_with("error=\"insufficient_scope\""));
+        assert_eq!(reason(&check(&p, &[])), Some(&Reason::Missing));
+    }
+
+    #[test]
+    fn forwards_claims_and_payload_and_strips_spoofed_headers() {
+        let config = json!({
+            "providers": {"p": provider(json!({
+                "forward_payload_header": "x-jwt-payload",
+                "claim_to_headers": [
+                    {"header_name": "x-user", "claim_name": "sub"},
+                    {"header_name": "x-org", "claim_name": "org.id"},
+                    {"header_name": "x-missing", "claim_name": "nothing"}
+                ]
+            }))},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]
+        });
+        let p = policy(config);
+        let token = good(json!({"org": {"id": 7}}));
+        let verdict = check(
+            &p,
+            &[("authorization", &bearer(&token)), ("x-user", "root")],
+        );
+        let Verdict::Allow(edits) = verdict else {
+            panic!("allowed")
+        };
+        for header in [
+            "x-jwt-payload",
+            "x-user",
+            "x-org",
+            "x-missing",
+            "authorization",
+        ] {
+            assert!(
+                edits.remove_headers.iter().any(|h| h == header),
+                "{header} removed"
+            );
+        }
+        let payload = token.split('.').nth(1).unwrap();
+        assert_eq!(
+            edits.add_headers,
+            [
+                ("x-jwt-payload".into(), payload.into()),
+                ("x-user".into(), "alice".into()),
+                ("x-org".into(), "7".into())
+            ]
+        );
+        // Spoofed outputs go even where no rule asks for a token.
+        let public = policy(
+            json!({"providers": {"p": provider(json!({"claim_to_headers": [{"header_name": "x-user", "claim_name": "sub"}]}))}}),
+        );
+        let Verdict::Allow(edits) = check(&public, &[("x-user", "root")]) else {
+            panic!()
+        };
+        assert_eq!(edits.remove_headers, ["x-user"]);
+    }
+
+    #[test]
+    fn forward_keeps_the_token_and_query_tokens_are_cut_out() {
+        let kept = policy(json!({
+            "providers": {"p": provider(json!({"forward": true}))},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]
+        }));
+        let token = good(json!({}));
+        let Verdict::Allow(edits) = check(&kept, &[("authorization", &bearer(&token))]) else {
+            panic!()
+        };
+        assert!(edits.remove_headers.is_empty() && edits.path.is_none());
+
+        let removed = policy(one_rule(json!({"provider_name": "p"})));
+        let path = format!("/x?a=1&access_token={token}&b=2");
+        let Verdict::Allow(edits) = check(&removed, &[(":path", &path)]) else {
+            panic!()
+        };
+        assert_eq!(edits.path.as_deref(), Some("/x?a=1&b=2"));
+    }
+
+    #[test]
+    fn cors_preflight_and_stripped_failures() {
+        let mut config = one_rule(json!({"provider_name": "p"}));
+        config["bypass_cors_preflight"] = json!(true);
+        config["strip_failure_response"] = json!(true);
+        let p = policy(config);
+        let preflight = [
+            (":method", "OPTIONS"),
+            ("origin", "https://app"),
+            ("access-control-request-method", "POST"),
+        ];
+        assert_eq!(status(&check(&p, &preflight)), 200);
+        assert_eq!(
+            status(&check(
+                &p,
+                &[(":method", "OPTIONS"), ("origin", "https://app")]
+            )),
+            401
+        );
+        let Verdict::Deny { response, .. } = check(&p, &[]) else {
+            panic!()
+        };
+        assert!(response.body.is_empty() && response.headers.is_empty());
+    }
+
+    #[test]
+    fn requirement_map_names() {
+        let mut config = one_rule(json!({}));
+        config["requirement_map"] = json!({"needs_p": {"provider_name": "p"}});
+        config["rules"] = json!([{"match": {"prefix": "/"}, "requirement_name": "needs_p"}]);
+        assert_eq!(status(&check(&policy(config.clone()), &[])), 401);
+        config["rules"][0]["requirement_name"] = json!("nope");
+        assert_eq!(config_error(config).path, "rules[0].requirement_name");
+    }
+
+    #[test]
+    fn bad_configurations_name_the_field() {
+        let unknown = one_rule(json!({"provider_name": "nope"}));
+        let error = config_error(unknown);
+        assert_eq!(error.path, "rules[0].requires.provider_name");
+        assert!(error.message.contains("\"nope\""), "{error}");
+
+        let regex = json!({"providers": {"p": provider(json!({}))}, "rules": [{"match": {"safe_regex": {"regex": "(["}}}]});
+        assert_eq!(config_error(regex).path, "rules[0].match.safe_regex.regex");
+
+        let no_keys = json!({"providers": {"p": {"jwks": {"keys": [{"kty": "oct", "use": "enc", "k": "AA"}]}}}});
+        assert_eq!(config_error(no_keys).path, "providers.p.jwks");
+
+        let neither = json!({"providers": {"p": {"issuer": "x"}}});
+        assert_eq!(config_error(neither).path, "providers.p");
+
+        let bad_inline =
+            json!({"providers": {"p": {"local_jwks": {"inline_string": "{\"keys\": [}"}}}});
+        assert_eq!(
+            config_error(bad_inline).path,
+            "providers.p.local_jwks.inline_string"
+        );
+
+        let malformed_key = json!({"providers": {"p": {"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}]}}}});
+        assert_eq!(config_error(malformed_key).path, "providers.p.jwks.keys[0]");
+
+        let spoofable = json!({"providers": {"p": provider(json!({"claim_to_headers": [{"header_name": "authorization", "claim_name": "sub"}]}))}});
+        assert_eq!(config_error(spoofable).path, "providers.p");
+
+        let metadata = json!({"providers": {"p": provider(json!({"payload_in_metadata": "x"}))}});
+        assert_eq!(
+            config_error(metadata).path,
+            "providers.p.payload_in_metadata"
+        );
+
+        let both = one_rule(json!({"provider_name": "p", "allow_missing": {}}));
+        assert_eq!(config_error(both).path, "rules[0].requires");
+
+        let short_list =
+            one_rule(json!({"requires_any": {"requirements": [{"provider_name": "p"}]}}));
+        assert_eq!(
+            config_error(short_list).path,
+            "rules[0].requires.requires_any.requirements"
+        );
+
+        let typo = json!({"provider": {}});
+        assert!(config_error(typo)
+            .message
+            .contains("unknown field `provider`"));
+    }
+
+    #[test]
+    fn local_jwks_as_envoy_writes_it() {
+        let inline = jwks(&[jwk(Algorithm::ES256, Some("ec"))]).to_string();
+        let config = json!({
+            "providers": {"p": {"issuer": ISSUER, "local_jwks": {"inline_string": inline}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]
+        });
+        assert_eq!(
+            status(&check(
+                &policy(config),
+                &[("authorization", &bearer(&good(json!({}))))]
+            )),
+            200
+        );
+    }
+}

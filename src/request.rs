@@ -1,0 +1,185 @@
+//! A read-only view of a request's headers, as the host hands them over: every entry, in
+//! order, duplicates kept, values as bytes (HTTP allows octets that are not UTF-8).
+
+use std::borrow::Cow;
+
+pub struct Request<'a> {
+    headers: &'a [(String, Vec<u8>)],
+}
+
+impl<'a> Request<'a> {
+    /// Header names must be lower case, as Envoy hands them to a filter.
+    pub fn new(headers: &'a [(String, Vec<u8>)]) -> Request<'a> {
+        Request { headers }
+    }
+
+    /// Every value of a header, in order.
+    pub fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
+        self.headers
+            .iter()
+            .filter(move |(key, _)| key == name)
+            .map(|(_, value)| value.as_slice())
+    }
+
+    /// The first value of a header that appears once, such as a pseudo-header.
+    pub fn first(&self, name: &str) -> Option<&'a [u8]> {
+        self.values(name).next()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.values(name).next().is_some()
+    }
+
+    /// Every value of a header joined with `,`, as Envoy's header matchers see several lines.
+    pub fn joined(&self, name: &str) -> Option<Cow<'a, [u8]>> {
+        let mut values = self.values(name);
+        let first = values.next()?;
+        let Some(second) = values.next() else {
+            return Some(Cow::Borrowed(first));
+        };
+        let mut joined = [first, b",", second].concat();
+        for value in values {
+            joined.push(b',');
+            joined.extend_from_slice(value);
+        }
+        Some(Cow::Owned(joined))
+    }
+
+    pub fn method(&self) -> &'a [u8] {
+        self.first(":method").unwrap_or_default()
+    }
+
+    /// `:path` as sent, query string included.
+    pub fn path_and_query(&self) -> &'a str {
+        self.first(":path")
+            .and_then(|path| std::str::from_utf8(path).ok())
+            .unwrap_or_default()
+    }
+
+    /// `:path` without its query string or fragment.
+    pub fn path(&self) -> &'a str {
+        let full = self.path_and_query();
+        full.split(['?', '#']).next().unwrap_or(full)
+    }
+
+    /// The query string, without the `?`.
+    pub fn query(&self) -> &'a str {
+        let full = self.path_and_query();
+        let query = full.split_once('?').map_or("", |(_, query)| query);
+        query.split('#').next().unwrap_or(query)
+    }
+
+    /// Decoded values of every query parameter called `name`, in order.
+    pub fn query_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = Cow<'a, str>> + 's {
+        query_pairs(self.query())
+            .filter(move |(key, _)| percent_decode(key) == name)
+            .map(|(_, value)| percent_decode(value))
+    }
+
+    /// Values of every cookie called `name`, across all `cookie` headers.
+    pub fn cookie_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
+        self.values("cookie")
+            .flat_map(|header| header.split(|&b| b == b';'))
+            .filter_map(move |pair| {
+                let pair = pair.trim_ascii();
+                let eq = pair.iter().position(|&b| b == b'=')?;
+                (&pair[..eq] == name.as_bytes()).then(|| {
+                    let value = &pair[eq + 1..];
+                    // RFC 6265 §4.1.1 allows a value in double quotes.
+                    value
+                        .strip_prefix(b"\"")
+                        .and_then(|v| v.strip_suffix(b"\""))
+                        .unwrap_or(value)
+                })
+            })
+    }
+}
+
+/// Raw `name=value` pairs of a query string, as Envoy's route matcher sees them.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+}
+
+/// Decodes `%XX` escapes, keeping `+` and broken escapes as they are (as Envoy does).
+pub(crate) fn percent_decode(text: &str) -> Cow<'_, str> {
+    if !text.contains('%') {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[cfg(test)]
+pub(crate) fn headers(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_path_and_query() {
+        let h = headers(&[(":path", "/a/b?x=1&y=%41%2b+z#frag")]);
+        let request = Request::new(&h);
+        assert_eq!(request.path(), "/a/b");
+        assert_eq!(request.query(), "x=1&y=%41%2b+z");
+        assert_eq!(request.query_values("y").collect::<Vec<_>>(), ["A++z"]);
+        assert_eq!(request.query_values("x").collect::<Vec<_>>(), ["1"]);
+        assert_eq!(request.query_values("z").count(), 0);
+    }
+
+    #[test]
+    fn keeps_every_header_line() {
+        let h = headers(&[("x", "1"), ("y", "2"), ("x", "3")]);
+        let request = Request::new(&h);
+        assert_eq!(request.values("x").collect::<Vec<_>>(), [b"1", b"3"]);
+        assert_eq!(request.joined("x").as_deref(), Some(&b"1,3"[..]));
+        assert_eq!(request.joined("y").as_deref(), Some(&b"2"[..]));
+        assert_eq!(request.joined("z"), None);
+    }
+
+    #[test]
+    fn reads_cookies_across_headers() {
+        let h = headers(&[("cookie", "a=1; jwt=t1"), ("cookie", "jwt=\"t2\";b=2")]);
+        let request = Request::new(&h);
+        assert_eq!(
+            request.cookie_values("jwt").collect::<Vec<_>>(),
+            [b"t1", b"t2"]
+        );
+        assert_eq!(request.cookie_values("b").collect::<Vec<_>>(), [b"2"]);
+        assert_eq!(request.cookie_values("j").count(), 0);
+    }
+
+    #[test]
+    fn tolerates_broken_escapes() {
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
+    }
+}
