@@ -10,19 +10,21 @@ pub mod conditions;
 pub mod config;
 pub mod der;
 pub mod extract;
+pub mod host_signature;
 pub mod json;
 pub mod jwks;
 pub mod jws;
 pub mod key;
 pub mod matcher;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod mint;
+#[cfg(target_arch = "wasm32")]
+mod plugin;
 pub mod policy;
 pub mod provider;
 pub mod reason;
 pub mod request;
 pub mod requirement;
 pub mod response;
-
-#[cfg(not(target_arch = "wasm32"))]
-pub mod mint;
 #[cfg(test)]
 mod testing;
