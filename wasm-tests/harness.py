@@ -1,0 +1,244 @@
+"""Real Envoy with the built module, an upstream that echoes what it received, and real keys
+and tokens from the `jwt-policy` tool. Shared by the tests and `make demo`.
+
+Everything listens on 127.0.0.1 only. Paths come from the environment the Makefile sets:
+ENVOY_BIN, JWT_POLICY_WASM, JWT_POLICY_BIN.
+"""
+
+import http.client
+import http.server
+import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ENVOY_DIR = ROOT / "envoy"
+
+
+def _required_path(variable, default):
+    path = pathlib.Path(os.environ.get(variable, default))
+    if not path.exists():
+        raise RuntimeError(f"{variable}={path} does not exist; run through `make test` or `make demo`")
+    return path
+
+
+def envoy_bin():
+    return _required_path("ENVOY_BIN", ROOT / ".venv/bin/envoy")
+
+
+def wasm_path():
+    return _required_path("JWT_POLICY_WASM", ROOT / "target/jwt_policy.wasm")
+
+
+def tool_bin():
+    return _required_path("JWT_POLICY_BIN", ROOT / "target/release/jwt-policy")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EchoUpstream:
+    """An HTTP server that answers every request with what it received, as JSON:
+    {"method", "path", "headers": [[name, value], ...]} (names lower case, duplicates kept)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.count = 0
+        upstream = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _echo(self):
+                upstream.count += 1
+                length = int(self.headers.get("content-length") or 0)
+                if length:
+                    self.rfile.read(length)
+                body = json.dumps({
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": [[k.lower(), v] for k, v in self.headers.items()],
+                }).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = _echo
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class Envoy:
+    """One Envoy process from a template in envoy/, with its own ports and log."""
+
+    def __init__(self, plugin_config, upstream_port, template="plugin.yaml", workers=2, extra=None):
+        self.workdir = pathlib.Path(tempfile.mkdtemp(prefix="jwt-policy-envoy-"))
+        self.admin_port = free_port()
+        self.port = free_port()
+        values = {
+            "ADMIN_PORT": str(self.admin_port),
+            "LISTENER_PORT": str(self.port),
+            "UPSTREAM_PORT": str(upstream_port),
+            "WASM_PATH": str(wasm_path()),
+            "PLUGIN_CONFIG": json.dumps(plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)),
+        }
+        values.update(extra or {})
+        text = (ENVOY_DIR / template).read_text()
+        for name, value in values.items():
+            text = text.replace(f"@{name}@", value)
+        unfilled = re.findall(r"@[A-Z_]+@", text)
+        if unfilled:
+            raise RuntimeError(f"{template}: no value for {', '.join(sorted(set(unfilled)))}")
+        self.bootstrap = self.workdir / "envoy.yaml"
+        self.bootstrap.write_text(text)
+        self.log_path = self.workdir / "envoy.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [str(envoy_bin()), "-c", str(self.bootstrap), "--concurrency", str(workers),
+             "--disable-hot-restart", "--log-level", "info", "--component-log-level", "wasm:debug"],
+            stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Envoy exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"Envoy not ready after {timeout}s:\n{self.log()}")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def stats(self, prefix=""):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats?filter={prefix}") as r:
+            return r.read().decode()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def request(self, path="/", headers=(), method="GET"):
+        """One request on a new connection; `headers` is a list of (name, value), so a name
+        may repeat. Returns a Response."""
+        return send(self.port, path, headers, method)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # list of (lower-case name, value)
+        self.body = body
+
+    def header(self, name):
+        values = [v for k, v in self.headers if k == name]
+        return values[0] if values else None
+
+    @property
+    def text(self):
+        return self.body.decode(errors="replace")
+
+    @property
+    def upstream(self):
+        """What the upstream received, when the request got there."""
+        if self.status != 200:
+            return None
+        return json.loads(self.body)
+
+    def forwarded(self, name):
+        """Every value the upstream received for a header."""
+        return [v for k, v in self.upstream["headers"] if k == name]
+
+    def __repr__(self):
+        return f"<{self.status} {self.text[:80]!r}>"
+
+
+def send(port, path="/", headers=(), method="GET"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers:
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read()
+        return Response(response.status, [(k.lower(), v) for k, v in response.getheaders()], body)
+    finally:
+        connection.close()
+
+
+class Keys:
+    """Keys and tokens made by the `jwt-policy` tool, kept in a temporary folder."""
+
+    def __init__(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="jwt-policy-keys-"))
+        self._files = {}
+
+    def _tool(self, *args):
+        result = subprocess.run([str(tool_bin()), *args], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"jwt-policy {' '.join(args)} failed: {result.stderr}")
+        return result.stdout.strip()
+
+    def key(self, alg, kid):
+        """The private key file for (alg, kid), made on first use."""
+        name = (alg, kid)
+        if name not in self._files:
+            path = self.dir / f"{alg}-{kid}.json"
+            path.write_text(self._tool("keygen", "--alg", alg, "--kid", kid))
+            self._files[name] = path
+        return self._files[name]
+
+    def jwks(self, *keys):
+        """The public key set of the given (alg, kid) keys, as a dict."""
+        return json.loads(self._tool("jwks", *[str(self.key(alg, kid)) for alg, kid in keys]))
+
+    def private_jwk(self, alg, kid):
+        return json.loads(self.key(alg, kid).read_text())
+
+    def token(self, alg, kid, claims, header=None, token_kid=None, no_kid=False):
+        """A token signed by key (alg, kid). `claims` and `header` (dicts or exact text) are
+        signed as given; `token_kid` puts another kid in the standard header."""
+        args = ["mint", "--key", str(self.key(alg, kid)), "--alg", alg,
+                "--claims", claims if isinstance(claims, str) else json.dumps(claims)]
+        if header is not None:
+            args += ["--header", header if isinstance(header, str) else json.dumps(header)]
+        if token_kid is not None:
+            args += ["--kid", token_kid]
+        if no_kid:
+            args += ["--no-kid"]
+        return self._tool(*args)
