@@ -28,7 +28,7 @@ pub fn encode(bytes: &[u8]) -> String {
 pub fn pad(unpadded: &str) -> String {
     let mut padded = String::with_capacity(unpadded.len() + 3);
     padded.push_str(unpadded);
-    while padded.len() % 4 != 0 {
+    while !padded.len().is_multiple_of(4) {
         padded.push('=');
     }
     padded

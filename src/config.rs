@@ -106,7 +106,7 @@ pub struct JwtProvider {
     pub pad_forward_payload_header: bool,
     #[serde(default)]
     pub claim_to_headers: Vec<ClaimToHeader>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub clock_skew_seconds: u32,
     #[serde(default)]
     pub clear_route_cache: bool,
@@ -278,6 +278,20 @@ pub struct ClaimCondition {
     pub present: Option<bool>,
 }
 
+/// A `uint32`, also as a float with no fraction: Istio hands `pluginConfig` over as a
+/// `google.protobuf.Struct`, whose numbers are all doubles.
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let number = f64::deserialize(deserializer)?;
+    if number.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&number) {
+        Ok(number as u32)
+    } else {
+        Err(de::Error::custom(format!(
+            "{number} is not a whole number from 0 to {}",
+            u32::MAX
+        )))
+    }
+}
+
 /// A `google.protobuf.Duration` in its JSON form: decimal seconds with an `s` suffix ("300s",
 /// "1.5s").
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
@@ -350,6 +364,15 @@ mod tests {
         assert!(parse(b"{} {}").is_err());
         assert!(parse(b"[]").is_err());
         assert!(parse(b"{").is_err());
+    }
+
+    #[test]
+    fn whole_numbers_may_come_as_floats() {
+        let config = parse(br#"{"providers": {"p": {"clock_skew_seconds": 30.0}}}"#).unwrap();
+        assert_eq!(config.providers["p"].clock_skew_seconds, 30);
+        let error = parse(br#"{"providers": {"p": {"clock_skew_seconds": 1.5}}}"#).unwrap_err();
+        assert_eq!(error.path, "providers.p.clock_skew_seconds");
+        assert!(parse(br#"{"providers": {"p": {"clock_skew_seconds": -1}}}"#).is_err());
     }
 
     #[test]

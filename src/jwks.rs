@@ -222,7 +222,7 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<Parsed, KeyError> {
                 AlgorithmSet::of(
                     &algorithms
                         .iter()
-                        .filter(|a| a.hash().is_some_and(|h| k.len() >= h.len()))
+                        .filter(|a| a.hash().is_some_and(|h| k.len() >= h.output_len()))
                         .collect::<Vec<_>>(),
                 )
             } else {

@@ -183,11 +183,11 @@ impl Key {
     pub fn hmac(kid: Option<String>, algorithms: AlgorithmSet, k: &[u8]) -> Result<Key, String> {
         if let Some(alg) = algorithms
             .iter()
-            .find(|alg| alg.hash().is_some_and(|hash| k.len() < hash.len()))
+            .find(|alg| alg.hash().is_some_and(|hash| k.len() < hash.output_len()))
         {
             return Err(format!(
                 "a {alg} secret must be at least {} bytes (RFC 7518 §3.2), got {}",
-                alg.hash().map_or(0, Hash::len),
+                alg.hash().map_or(0, Hash::output_len),
                 k.len()
             ));
         }

@@ -48,7 +48,7 @@ impl SigningKey {
             }
             _ => match alg.family() {
                 Family::Hmac => {
-                    let mut secret = vec![0u8; alg.hash().map_or(32, Hash::len)];
+                    let mut secret = vec![0u8; alg.hash().map_or(32, Hash::output_len)];
                     OsRng.fill_bytes(&mut secret);
                     SigningKey::Hmac(secret)
                 }

@@ -203,7 +203,7 @@ pub fn header_value(value: &Value) -> Option<String> {
         Value::Bool(flag) => Some(flag.to_string()),
         Value::Number(number) => Some(match (number.as_u64(), number.as_f64()) {
             (Some(integer), _) => integer.to_string(),
-            (None, Some(real)) if real.fract() == 0.0 && real >= 0.0 && real < 1.8e19 => {
+            (None, Some(real)) if real.fract() == 0.0 && (0.0..u64::MAX as f64).contains(&real) => {
                 format!("{real:.0}")
             }
             (None, Some(real)) => format!("{real:.6}"),

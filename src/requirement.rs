@@ -230,13 +230,16 @@ impl RequestTokens {
 /// A token that verified, and the provider it verified with.
 pub type Verified = (usize, usize);
 
+/// One check of a token by a provider, with the audiences that replace the provider's.
+type Authentication<'a> = (usize, usize, Option<&'a [String]>);
+
 /// The evaluation of one request: tokens are parsed at most once and each (token, provider,
 /// audiences) is authenticated at most once, however often the tree names it.
 pub struct Session<'a> {
     providers: &'a [Provider],
     tokens: &'a RequestTokens,
     parsed: Vec<Option<Result<Jws<'a>, Reason>>>,
-    results: Vec<((usize, usize, Option<&'a [String]>), Result<(), Reason>)>,
+    results: Vec<(Authentication<'a>, Result<(), Reason>)>,
     now: f64,
     host: Option<&'a dyn SignatureHost>,
     /// The first token failure seen, to explain a later refusal that has no reason of its own.
