@@ -72,6 +72,10 @@ pub struct JwtAuthentication {
     pub bypass_cors_preflight: bool,
     #[serde(default)]
     pub strip_failure_response: bool,
+    /// Ours: let Envoy's `verify_signature` check RSA PKCS#1 and ECDSA signatures when it
+    /// can (default); `false` checks every signature inside the VM.
+    #[serde(default = "yes")]
+    pub use_host_signatures: bool,
     pub filter_state_rules: Option<IgnoredAny>,
     pub stat_prefix: Option<IgnoredAny>,
 }
@@ -114,7 +118,20 @@ pub struct JwtProvider {
     pub header_in_metadata: Option<IgnoredAny>,
     pub failed_status_in_metadata: Option<IgnoredAny>,
     pub normalize_payload_in_metadata: Option<IgnoredAny>,
-    pub jwt_cache_config: Option<IgnoredAny>,
+    /// On by default here (Envoy: off unless present); `jwt_cache_size: 0` turns it off.
+    pub jwt_cache_config: Option<JwtCacheConfig>,
+}
+
+/// `JwtCacheConfig`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtCacheConfig {
+    /// Tokens kept per provider and VM; absent means 100, 0 turns the cache off.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    pub jwt_cache_size: Option<u32>,
+    /// Longer tokens are not cached; absent or 0 means 4096 bytes.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    pub jwt_max_token_size: Option<u32>,
 }
 
 /// `config.core.v3.DataSource`.
@@ -278,6 +295,10 @@ pub struct ClaimCondition {
     pub present: Option<bool>,
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// A `uint32`, also as a float with no fraction: Istio hands `pluginConfig` over as a
 /// `google.protobuf.Struct`, whose numbers are all doubles.
 fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
@@ -290,6 +311,12 @@ fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Er
             u32::MAX
         )))
     }
+}
+
+fn optional_whole_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    whole_number(deserializer).map(Some)
 }
 
 /// A `google.protobuf.Duration` in its JSON form: decimal seconds with an `s` suffix ("300s",

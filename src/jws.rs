@@ -18,20 +18,20 @@ pub struct Header {
     pub kid: Option<String>,
 }
 
-/// A parsed token. The signature is not checked yet: see [`crate::jwks::KeySet::verify`].
+/// A parsed token, owning its text so a verified one can be kept in a cache. The signature
+/// is not checked yet: see [`crate::jwks::KeySet::verify`].
 #[derive(Debug, Clone)]
-pub struct Jws<'t> {
+pub struct Jws {
     pub header: Header,
     pub claims: Claims,
-    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes that were signed.
-    pub signing_input: &'t [u8],
-    /// The payload segment as it appeared in the token.
-    pub payload_segment: &'t str,
     pub signature: Vec<u8>,
+    token: String,
+    /// Where the payload segment starts and ends in `token`.
+    payload: (usize, usize),
 }
 
-impl<'t> Jws<'t> {
-    pub fn parse(token: &'t str) -> Result<Jws<'t>, Reason> {
+impl Jws {
+    pub fn parse(token: &str) -> Result<Jws, Reason> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Reason::TooLarge);
         }
@@ -52,14 +52,34 @@ impl<'t> Jws<'t> {
         let claims = Claims::from_payload(decode_object(payload_b64, Segment::Payload)?)?;
         let signature =
             b64::decode(signature_b64.as_bytes()).ok_or(Reason::BadBase64(Segment::Signature))?;
-        let signing_input = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        let payload_start = header_b64.len() + 1;
         Ok(Jws {
             header,
             claims,
-            signing_input,
-            payload_segment: payload_b64,
             signature,
+            token: token.to_owned(),
+            payload: (payload_start, payload_start + payload_b64.len()),
         })
+    }
+
+    /// The token as received.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes that were signed.
+    pub fn signing_input(&self) -> &[u8] {
+        self.token
+            .as_bytes()
+            .get(..self.payload.1)
+            .unwrap_or_default()
+    }
+
+    /// The payload segment as it appeared in the token.
+    pub fn payload_segment(&self) -> &str {
+        self.token
+            .get(self.payload.0..self.payload.1)
+            .unwrap_or_default()
     }
 }
 
@@ -147,7 +167,8 @@ mod tests {
         assert_eq!(jws.claims.number("exp"), Some(1.5));
         assert_eq!(jws.signature, b"sig");
         let dot = text.rfind('.').unwrap();
-        assert_eq!(jws.signing_input, &text.as_bytes()[..dot]);
+        assert_eq!(jws.signing_input(), &text.as_bytes()[..dot]);
+        assert_eq!(jws.payload_segment(), text.split('.').nth(1).unwrap());
     }
 
     #[test]

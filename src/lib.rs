@@ -14,7 +14,9 @@ pub mod host_signature;
 pub mod json;
 pub mod jwks;
 pub mod jws;
+pub mod jwt_cache;
 pub mod key;
+pub mod lru;
 pub mod matcher;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;

@@ -63,7 +63,7 @@ impl RootContext for Root {
         for note in &compiled.notes {
             log::info!("jwt-policy: {note}");
         }
-        let host_signatures = host_verifies_signatures();
+        let host_signatures = compiled.policy.use_host_signatures() && host_verifies_signatures();
         log::info!(
             "jwt-policy: configuration applied: {} provider(s); RSA PKCS#1 and ECDSA signatures checked {}",
             compiled.policy.providers().len(),

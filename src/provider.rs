@@ -10,10 +10,12 @@ use crate::extract::{header_name, Location};
 use crate::json;
 use crate::jwks::KeySet;
 use crate::jws::Jws;
+use crate::jwt_cache::JwtCache;
 use crate::key::SignatureHost;
 use crate::matcher::StringMatcher;
 use crate::reason::Reason;
 use serde_json::Value;
+use std::rc::Rc;
 
 /// Envoy's default, used when `clock_skew_seconds` is 0 or absent.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u32 = 60;
@@ -37,6 +39,7 @@ pub struct Provider {
     pad_forward_payload_header: bool,
     claim_to_headers: Vec<(String, String)>,
     pub clear_route_cache: bool,
+    pub cache: JwtCache,
 }
 
 /// A compiled provider, with a line for each key its key set skipped.
@@ -107,6 +110,7 @@ impl Provider {
             pad_forward_payload_header: config.pad_forward_payload_header,
             claim_to_headers,
             clear_route_cache: config.clear_route_cache,
+            cache: JwtCache::new(config.jwt_cache_config.as_ref()),
         };
         Ok(CompiledProvider {
             provider,
@@ -123,14 +127,35 @@ impl Provider {
         )
     }
 
-    /// Checks a parsed token. `audiences` replaces the provider's own when a requirement names
-    /// them (`provider_and_audiences`); `now` is Unix time in seconds.
+    /// Checks a token: from the cache when this provider verified it before, else `parse`d
+    /// and verified in full, then cached. `audiences` replaces the provider's own when a
+    /// requirement names them (`provider_and_audiences`); `now` is Unix time in seconds.
     pub fn authenticate(
         &self,
-        jws: &Jws<'_>,
+        token: &str,
+        parse: impl FnOnce() -> Result<Rc<Jws>, Reason>,
         audiences: Option<&[String]>,
         now: f64,
         host: Option<&dyn SignatureHost>,
+    ) -> Result<Rc<Jws>, Reason> {
+        if let Some(jws) = self.cache.get(token) {
+            self.check_claims(&jws, audiences, now)?;
+            return Ok(jws);
+        }
+        let jws = parse()?;
+        self.check_claims(&jws, audiences, now)?;
+        self.keys.verify(&jws, host)?;
+        self.cache.insert(&jws);
+        Ok(jws)
+    }
+
+    /// Every check but the signature, in Envoy's order: issuer, time, audiences, subject,
+    /// lifetime. These run on every request, cached or not.
+    fn check_claims(
+        &self,
+        jws: &Jws,
+        audiences: Option<&[String]>,
+        now: f64,
     ) -> Result<(), Reason> {
         let claims = &jws.claims;
         if let Some(issuer) = &self.issuer {
@@ -165,17 +190,17 @@ impl Provider {
                 return Err(Reason::LifetimeTooLong);
             }
         }
-        self.keys.verify(jws, host)
+        Ok(())
     }
 
     /// The headers to add for a verified token: its payload, and each claim that has a value
     /// a header can carry.
-    pub fn forwarded_headers(&self, jws: &Jws<'_>, out: &mut Vec<(String, String)>) {
+    pub fn forwarded_headers(&self, jws: &Jws, out: &mut Vec<(String, String)>) {
         if let Some(header) = &self.forward_payload_header {
             let payload = if self.pad_forward_payload_header {
-                b64::pad(jws.payload_segment)
+                b64::pad(jws.payload_segment())
             } else {
-                jws.payload_segment.to_string()
+                jws.payload_segment().to_string()
             };
             out.push((header.clone(), payload));
         }
@@ -256,11 +281,6 @@ fn refuse_unsupported(config: &config::JwtProvider, path: &str) -> Result<(), Co
             "remote_jwks",
             config.remote_jwks.is_some(),
             "not supported yet: push the key set through local_jwks or jwks",
-        ),
-        (
-            "jwt_cache_config",
-            config.jwt_cache_config.is_some(),
-            "not supported yet",
         ),
     ];
     match refusals.iter().find(|(_, set, _)| *set) {

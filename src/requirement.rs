@@ -8,6 +8,7 @@ use crate::provider::Provider;
 use crate::reason::Reason;
 use crate::request::Request;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 #[derive(Debug, Clone)]
 pub enum Requirement {
@@ -238,7 +239,7 @@ type Authentication<'a> = (usize, usize, Option<&'a [String]>);
 pub struct Session<'a> {
     providers: &'a [Provider],
     tokens: &'a RequestTokens,
-    parsed: Vec<Option<Result<Jws<'a>, Reason>>>,
+    parsed: Vec<Option<Result<Rc<Jws>, Reason>>>,
     results: Vec<(Authentication<'a>, Result<(), Reason>)>,
     now: f64,
     host: Option<&'a dyn SignatureHost>,
@@ -264,12 +265,12 @@ impl<'a> Session<'a> {
         }
     }
 
-    pub fn jws(&mut self, token: usize) -> Result<&Jws<'a>, Reason> {
+    /// The parsed token, parsed at most once per request.
+    pub fn jws(&mut self, token: usize) -> Result<Rc<Jws>, Reason> {
         let tokens = self.tokens;
         self.parsed[token]
-            .get_or_insert_with(|| Jws::parse(&tokens.found[token].token))
-            .as_ref()
-            .map_err(Clone::clone)
+            .get_or_insert_with(|| Jws::parse(&tokens.found[token].token).map(Rc::new))
+            .clone()
     }
 
     /// Verified tokens when the requirement is met, or why it is not.
@@ -376,11 +377,15 @@ impl<'a> Session<'a> {
         if let Some((_, result)) = self.results.iter().find(|(k, _)| *k == key) {
             return result.clone();
         }
-        let (now, host) = (self.now, self.host);
-        let providers = self.providers;
-        let result = self
-            .jws(token)
-            .and_then(|jws| providers[provider].authenticate(jws, audiences, now, host));
+        let (now, host, tokens) = (self.now, self.host, self.tokens);
+        let provider = &self.providers[provider];
+        let text = &tokens.found[token].token;
+        let result = provider
+            .authenticate(text, || self.jws(token), audiences, now, host)
+            .map(|jws| {
+                // A cache hit stands in for parsing the token.
+                self.parsed[token].get_or_insert(Ok(jws));
+            });
         if let Err(reason) = &result {
             self.first_failure.get_or_insert(reason.clone());
         }

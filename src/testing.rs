@@ -45,6 +45,14 @@ pub fn token(alg: Algorithm, kid: Option<&str>, claims: &Value) -> String {
     mint::mint(key(alg), alg, kid, claims).expect("test token")
 }
 
+/// The token with one bit of its signature flipped.
+pub fn flip_signature_bit(token: &str) -> String {
+    let (input, signature) = token.rsplit_once('.').expect("a token");
+    let mut raw = crate::b64::decode(signature.as_bytes()).expect("base64url");
+    raw[0] ^= 1;
+    format!("{input}.{}", crate::b64::encode(&raw))
+}
+
 /// Claims valid now (`NOW`) for an hour.
 pub fn claims(extra: Value) -> Value {
     let mut claims = json!({"iss": "https://issuer.example", "sub": "alice", "exp": NOW + 3600.0});
