@@ -4,28 +4,30 @@
 use jwt_policy::alg::Algorithm;
 use jwt_policy::mint::{self, SigningKey};
 use serde_json::{json, Map, Value};
+use std::io::Write;
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-usage:
+const USAGE: &str = r#"usage:
   jwt-policy keygen --alg ALG [--kid KID]
       Prints a new private key as a JWK (RSA-2048 for RS*/PS*, the curve for ES*,
       Ed25519 for EdDSA, a secret as long as the hash for HS*).
   jwt-policy jwks KEY_FILE...
       Prints the public key set of the given private JWK files.
   jwt-policy mint --key KEY_FILE [--alg ALG] [--kid KID | --no-kid]
-                  [--claims JSON] [--header JSON]
+                  [--claims JSON] [--header JSON] [--count N]
       Prints a signed token. The claims (default {}) and, if given, the header are
       signed exactly as written; otherwise the header is {alg, typ, kid}.
-      ALG and KID default to the key file's alg and kid.
+      ALG and KID default to the key file's alg and kid. With --count, prints N
+      distinct tokens, one per line, the claims of the i-th with "jti": "<i>".
 
-ALG is one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 HS256 HS384 HS512 EdDSA.";
+ALG is one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 HS256 HS384 HS512 EdDSA."#;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(output) => {
-            println!("{output}");
+            // A reader that went away (`| head`) is not an error worth a panic.
+            let _ = writeln!(std::io::stdout(), "{output}");
             ExitCode::SUCCESS
         }
         Err(message) => {
@@ -36,6 +38,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<String, String> {
+    if args.iter().any(|arg| arg == "--help" || arg == "-h") {
+        return Ok(USAGE.to_string());
+    }
     let (command, rest) = args.split_first().ok_or("no command given")?;
     let options = Options::parse(rest)?;
     match command.as_str() {
@@ -76,6 +81,13 @@ fn run(args: &[String]) -> Result<String, String> {
                 (false, None) => string(&jwk, "kid"),
             };
             let claims = options.value("--claims").unwrap_or("{}");
+            let count = match options.value("--count") {
+                None => None,
+                Some(n) => Some(
+                    n.parse::<usize>()
+                        .map_err(|_| format!("--count {n}: not a number"))?,
+                ),
+            };
             let header = match options.value("--header") {
                 Some(header) => header.to_string(),
                 None => {
@@ -86,9 +98,22 @@ fn run(args: &[String]) -> Result<String, String> {
                     header.to_string()
                 }
             };
-            mint::sign_token(&key, alg, &header, claims)
+            let Some(count) = count else {
+                return mint::sign_token(&key, alg, &header, claims);
+            };
+            let Ok(Value::Object(base)) = serde_json::from_str::<Value>(claims) else {
+                return Err("--count needs --claims to be a JSON object".into());
+            };
+            let tokens = (0..count)
+                .map(|i| {
+                    let mut claims = base.clone();
+                    claims.insert("jti".into(), Value::String(i.to_string()));
+                    mint::sign_token(&key, alg, &header, &Value::Object(claims).to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(tokens.join("\n"))
         }
-        "--help" | "-h" | "help" => Ok(USAGE.to_string()),
+        "help" => Ok(USAGE.to_string()),
         other => Err(format!("unknown command \"{other}\"")),
     }
 }
@@ -102,7 +127,8 @@ struct Options {
 
 impl Options {
     const FLAGS: [&'static str; 1] = ["--no-kid"];
-    const VALUES: [&'static str; 5] = ["--alg", "--kid", "--key", "--claims", "--header"];
+    const VALUES: [&'static str; 6] =
+        ["--alg", "--kid", "--key", "--claims", "--header", "--count"];
 
     fn parse(args: &[String]) -> Result<Options, String> {
         let mut options = Options {
