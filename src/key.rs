@@ -3,7 +3,6 @@
 
 use crate::alg::{Algorithm, AlgorithmSet, Family, Hash};
 use crate::der;
-use ed25519_compact as ed25519;
 use p256::ecdsa::signature::Verifier;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPublicKey};
@@ -82,7 +81,7 @@ enum Material {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     P521(p521::ecdsa::VerifyingKey),
-    Ed25519(ed25519::PublicKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
     Hmac(Secret),
 }
 
@@ -168,8 +167,11 @@ impl Key {
 
     /// An Ed25519 key from its 32-byte public value (RFC 8037 §2).
     pub fn ed25519(kid: Option<String>, x: &[u8]) -> Result<Key, String> {
-        let public = ed25519::PublicKey::from_slice(x)
+        let bytes: &[u8; 32] = x
+            .try_into()
             .map_err(|_| format!("an Ed25519 key is 32 bytes, got {}", x.len()))?;
+        let public = ed25519_dalek::VerifyingKey::from_bytes(bytes)
+            .map_err(|_| "not a point on Ed25519".to_string())?;
         Ok(Key {
             kid,
             algorithms: AlgorithmSet::of(&[Algorithm::EdDSA]),
@@ -222,8 +224,10 @@ impl Key {
         }
         let Some(hash) = alg.hash() else {
             return match &self.material {
-                Material::Ed25519(public) => ed25519::Signature::from_slice(signature)
-                    .is_ok_and(|sig| public.verify(message, &sig).is_ok()),
+                Material::Ed25519(public) => ed25519_dalek::Signature::from_slice(signature)
+                    .is_ok_and(|sig| {
+                        ed25519_dalek::Verifier::verify(public, message, &sig).is_ok()
+                    }),
                 _ => false,
             };
         };

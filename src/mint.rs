@@ -7,7 +7,6 @@
 use crate::alg::{Algorithm, Family, Hash};
 use crate::b64;
 use crate::key::digest;
-use ed25519_compact as ed25519;
 use p256::ecdsa::signature::Signer;
 use rand_core::{OsRng, RngCore};
 use rsa::traits::{PrivateKeyParts, PublicKeyParts};
@@ -23,7 +22,7 @@ pub enum SigningKey {
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
     P521(p521::ecdsa::SigningKey),
-    Ed25519(ed25519::KeyPair),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
     Hmac(Vec<u8>),
 }
 
@@ -44,7 +43,7 @@ impl SigningKey {
             Algorithm::EdDSA => {
                 let mut seed = [0u8; 32];
                 OsRng.fill_bytes(&mut seed);
-                SigningKey::Ed25519(ed25519::KeyPair::from_seed(ed25519::Seed::new(seed)))
+                SigningKey::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
             }
             _ => match alg.family() {
                 Family::Hmac => {
@@ -101,7 +100,9 @@ impl SigningKey {
                 let signature: p521::ecdsa::Signature = key.sign(input);
                 signature.to_bytes().to_vec()
             }
-            (SigningKey::Ed25519(pair), None) => pair.sk.sign(input, None).to_vec(),
+            (SigningKey::Ed25519(key), None) => ed25519_dalek::Signer::sign(key.as_ref(), input)
+                .to_bytes()
+                .to_vec(),
             (SigningKey::Hmac(secret), Some(hash)) if alg.family() == Family::Hmac => match hash {
                 Hash::Sha256 => hmac_sha256::HMAC::mac(input, secret).to_vec(),
                 Hash::Sha384 => hmac_sha512::sha384::HMAC::mac(input, secret).to_vec(),
@@ -131,8 +132,8 @@ impl SigningKey {
                 "P-521",
                 &key.verifying_key().to_sec1_point(false).as_bytes()[1..],
             ),
-            SigningKey::Ed25519(pair) => {
-                json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(pair.pk.as_ref())})
+            SigningKey::Ed25519(key) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(key.verifying_key().as_bytes())})
             }
             SigningKey::Hmac(secret) => json!({"kty": "oct", "k": b64::encode(secret)}),
         };
@@ -156,7 +157,7 @@ impl SigningKey {
             SigningKey::P256(key) => vec![("d", b64::encode(&key.to_bytes()))],
             SigningKey::P384(key) => vec![("d", b64::encode(&key.to_bytes()))],
             SigningKey::P521(key) => vec![("d", b64::encode(&key.to_bytes()))],
-            SigningKey::Ed25519(pair) => vec![("d", b64::encode(pair.sk.seed().as_ref()))],
+            SigningKey::Ed25519(key) => vec![("d", b64::encode(key.as_bytes()))],
             SigningKey::Hmac(_) => Vec::new(),
         };
         if let Some(object) = jwk.as_object_mut() {
@@ -199,8 +200,8 @@ impl SigningKey {
                 p521::ecdsa::SigningKey::from_slice(&bytes("d")?).map_err(|_| bad("P-521"))?,
             ),
             ("OKP", "Ed25519") => {
-                let seed = ed25519::Seed::from_slice(&bytes("d")?).map_err(|_| bad("Ed25519"))?;
-                SigningKey::Ed25519(ed25519::KeyPair::from_seed(seed))
+                let seed: [u8; 32] = bytes("d")?.try_into().map_err(|_| bad("Ed25519"))?;
+                SigningKey::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
             }
             ("oct", _) => SigningKey::Hmac(bytes("k")?),
             _ => return Err(format!("unsupported key type \"{kty}\" {crv}")),
