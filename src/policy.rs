@@ -172,15 +172,37 @@ impl Policy {
         now: f64,
         host: Option<&dyn SignatureHost>,
     ) -> Verdict {
-        let mut edits = Edits {
-            remove_headers: self
-                .output_headers
-                .iter()
-                .filter(|name| request.has(name))
-                .cloned()
-                .collect(),
+        let spoofed: Vec<String> = self
+            .output_headers
+            .iter()
+            .filter(|name| request.has(name))
+            .cloned()
+            .collect();
+        if spoofed.is_empty() {
+            return self.decide(request, Edits::default(), now, host);
+        }
+        // What a client sent in an output header is gone before anything looks at the
+        // request, rule matching included.
+        let kept: Vec<(String, Vec<u8>)> = request
+            .headers()
+            .iter()
+            .filter(|(name, _)| !spoofed.contains(name))
+            .cloned()
+            .collect();
+        let edits = Edits {
+            remove_headers: spoofed,
             ..Edits::default()
         };
+        self.decide(&Request::new(&kept), edits, now, host)
+    }
+
+    fn decide(
+        &self,
+        request: &Request<'_>,
+        mut edits: Edits,
+        now: f64,
+        host: Option<&dyn SignatureHost>,
+    ) -> Verdict {
         if self.bypass_cors_preflight && is_cors_preflight(request) {
             return Verdict::Allow(edits);
         }
@@ -643,6 +665,40 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_of_tokens_is_read_once_and_refused() {
+        let p = policy(json!({
+            "providers": {"p": provider(json!({"from_headers": [{"name": "x-jwt"}]}))},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]
+        }));
+        let flood: Vec<String> = (0..20_000).map(|i| i.to_string()).collect();
+        let h = headers(&[(":path", "/"), ("x-jwt", &flood.join(","))]);
+        let request = Request::new(&h);
+        let tokens = RequestTokens::extract(&p.providers, &request);
+        assert_eq!(
+            tokens.found.len(),
+            2,
+            "extraction stops at the second distinct token"
+        );
+        assert_eq!(
+            reason(&p.check(&request, NOW, None)),
+            Some(&Reason::MultipleTokens)
+        );
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_still_matches_its_rule() {
+        let p = policy(one_rule(json!({"provider_name": "p"})));
+        let h = vec![
+            (":path".to_string(), b"/admin/users?x=\xff".to_vec()),
+            (":method".to_string(), b"GET".to_vec()),
+        ];
+        assert_eq!(
+            reason(&p.check(&Request::new(&h), NOW, None)),
+            Some(&Reason::Missing)
+        );
+    }
+
+    #[test]
     fn rules_first_match_wins_and_no_match_needs_no_token() {
         let config = json!({
             "providers": {"p": provider(json!({}))},
@@ -734,6 +790,18 @@ mod tests {
                 ("x-user".into(), "alice".into()),
                 ("x-org".into(), "7".into())
             ]
+        );
+        // A spoofed output header cannot steer rule matching either.
+        let steered = policy(json!({
+            "providers": {"p": provider(json!({"claim_to_headers": [{"header_name": "x-user", "claim_name": "sub"}]}))},
+            "rules": [
+                {"match": {"prefix": "/", "headers": [{"name": "x-user", "exact_match": "root"}]}},
+                {"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}
+            ]
+        }));
+        assert_eq!(
+            reason(&check(&steered, &[("x-user", "root")])),
+            Some(&Reason::Missing)
         );
         // Spoofed outputs go even where no rule asks for a token.
         let public = policy(

@@ -5,12 +5,28 @@ use std::borrow::Cow;
 
 pub struct Request<'a> {
     headers: &'a [(String, Vec<u8>)],
+    /// `:path`, decoded once. Bytes that are not UTF-8 (HTTP/2 lets them through) become
+    /// U+FFFD rather than emptying the path: an empty path would match no rule, and a
+    /// request that matches no rule needs no token.
+    path_and_query: Cow<'a, str>,
 }
 
 impl<'a> Request<'a> {
     /// Header names must be lower case, as Envoy hands them to a filter.
     pub fn new(headers: &'a [(String, Vec<u8>)]) -> Request<'a> {
-        Request { headers }
+        let path = headers
+            .iter()
+            .find(|(key, _)| key == ":path")
+            .map_or(&[][..], |(_, value)| value.as_slice());
+        Request {
+            headers,
+            path_and_query: String::from_utf8_lossy(path),
+        }
+    }
+
+    /// Every header, in order.
+    pub fn headers(&self) -> &'a [(String, Vec<u8>)] {
+        self.headers
     }
 
     /// Every value of a header, in order.
@@ -30,47 +46,30 @@ impl<'a> Request<'a> {
         self.values(name).next().is_some()
     }
 
-    /// Every value of a header joined with `,`, as Envoy's header matchers see several lines.
-    pub fn joined(&self, name: &str) -> Option<Cow<'a, [u8]>> {
-        let mut values = self.values(name);
-        let first = values.next()?;
-        let Some(second) = values.next() else {
-            return Some(Cow::Borrowed(first));
-        };
-        let mut joined = [first, b",", second].concat();
-        for value in values {
-            joined.push(b',');
-            joined.extend_from_slice(value);
-        }
-        Some(Cow::Owned(joined))
-    }
-
     pub fn method(&self) -> &'a [u8] {
         self.first(":method").unwrap_or_default()
     }
 
     /// `:path` as sent, query string included.
-    pub fn path_and_query(&self) -> &'a str {
-        self.first(":path")
-            .and_then(|path| std::str::from_utf8(path).ok())
-            .unwrap_or_default()
+    pub fn path_and_query(&self) -> &str {
+        &self.path_and_query
     }
 
     /// `:path` without its query string or fragment.
-    pub fn path(&self) -> &'a str {
+    pub fn path(&self) -> &str {
         let full = self.path_and_query();
         full.split(['?', '#']).next().unwrap_or(full)
     }
 
     /// The query string, without the `?`.
-    pub fn query(&self) -> &'a str {
+    pub fn query(&self) -> &str {
         let full = self.path_and_query();
         let query = full.split_once('?').map_or("", |(_, query)| query);
         query.split('#').next().unwrap_or(query)
     }
 
     /// Decoded values of every query parameter called `name`, in order.
-    pub fn query_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = Cow<'a, str>> + 's {
+    pub fn query_values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = Cow<'s, str>> + 's {
         query_pairs(self.query())
             .filter(move |(key, _)| percent_decode(key) == name)
             .map(|(_, value)| percent_decode(value))
@@ -108,26 +107,24 @@ pub(crate) fn percent_decode(text: &str) -> Cow<'_, str> {
     if !text.contains('%') {
         return Cow::Borrowed(text);
     }
+    let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
+    while let Some(&byte) = bytes.get(i) {
+        let escaped = (byte == b'%')
+            .then(|| Some((hex(*bytes.get(i + 1)?)?, hex(*bytes.get(i + 2)?)?)))
+            .flatten();
+        match escaped {
+            Some((high, low)) => {
+                out.push(high << 4 | low);
+                i += 3;
             }
-            byte => out.push(byte),
+            None => {
+                out.push(byte);
+                i += 1;
+            }
         }
-        i += 1;
     }
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
@@ -160,9 +157,16 @@ mod tests {
         let h = headers(&[("x", "1"), ("y", "2"), ("x", "3")]);
         let request = Request::new(&h);
         assert_eq!(request.values("x").collect::<Vec<_>>(), [b"1", b"3"]);
-        assert_eq!(request.joined("x").as_deref(), Some(&b"1,3"[..]));
-        assert_eq!(request.joined("y").as_deref(), Some(&b"2"[..]));
-        assert_eq!(request.joined("z"), None);
+        assert_eq!(request.first("y"), Some(&b"2"[..]));
+        assert!(!request.has("z"));
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_keeps_its_shape() {
+        let h = vec![(":path".to_string(), b"/admin/users?x=\xff".to_vec())];
+        let request = Request::new(&h);
+        assert_eq!(request.path(), "/admin/users");
+        assert_eq!(request.query(), "x=\u{fffd}");
     }
 
     #[test]
@@ -180,6 +184,7 @@ mod tests {
     #[test]
     fn tolerates_broken_escapes() {
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%+1%-2"), "%+1%-2");
         assert_eq!(percent_decode("%ff"), "\u{fffd}");
     }
 }

@@ -93,7 +93,8 @@ class EchoUpstream:
 class Envoy:
     """One Envoy process from a template in envoy/, with its own ports and log."""
 
-    def __init__(self, plugin_config, upstream_port, template="plugin.yaml", workers=2, extra=None):
+    def __init__(self, plugin_config=None, upstream_port=0, template="plugin.yaml", workers=2, extra=None,
+                 wasm_log_level="debug"):
         self.workdir = pathlib.Path(tempfile.mkdtemp(prefix="jwt-policy-envoy-"))
         self.admin_port = free_port()
         self.port = free_port()
@@ -117,7 +118,7 @@ class Envoy:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [str(envoy_bin()), "-c", str(self.bootstrap), "--concurrency", str(workers),
-             "--disable-hot-restart", "--log-level", "info", "--component-log-level", "wasm:debug"],
+             "--disable-hot-restart", "--log-level", "info", "--component-log-level", f"wasm:{wasm_log_level}"],
             stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_ready()
 
@@ -199,6 +200,50 @@ def send(port, path="/", headers=(), method="GET"):
         return Response(response.status, [(k.lower(), v) for k, v in response.getheaders()], body)
     finally:
         connection.close()
+
+
+def send_h2(port, headers):
+    """One HTTP/2 request (prior knowledge, h2c) whose header bytes go out exactly as given,
+    which HTTP/1.1 cannot do (it refuses bytes that are not UTF-8 in a path). `headers` is
+    a list of (bytes, bytes), pseudo-headers first. Returns the response body; the status is
+    inside HPACK, which this client does not decode."""
+
+    def length(data):
+        n = len(data)
+        if n < 127:
+            return bytes([n]) + data
+        out, n = bytearray([127]), n - 127
+        while n >= 128:
+            out.append((n & 0x7F) | 0x80)
+            n >>= 7
+        return bytes(out) + bytes([n]) + data
+
+    def frame(kind, flags, stream, payload):
+        return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+    # Literal header fields without indexing, no Huffman coding (RFC 7541 §6.2.2).
+    block = b"".join(b"\x00" + length(name) + length(value) for name, value in headers)
+    body = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") + frame(1, 0x5, 1, block))
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return body
+            data += chunk
+            while len(data) >= 9 and len(data) >= 9 + int.from_bytes(data[:3], "big"):
+                size, kind, flags = int.from_bytes(data[:3], "big"), data[3], data[4]
+                stream = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+                payload, data = data[9:9 + size], data[9 + size:]
+                if kind == 4 and not flags & 1:
+                    s.sendall(frame(4, 1, 0, b""))  # acknowledge the server's SETTINGS
+                if stream == 1 and kind == 0:
+                    body += payload
+                if stream == 1 and kind in (0, 1) and flags & 1:
+                    return body
+                if kind in (3, 7):  # RST_STREAM, GOAWAY
+                    return body
 
 
 class Keys:

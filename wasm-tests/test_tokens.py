@@ -8,6 +8,7 @@ import time
 import pytest
 
 from conftest import ISSUER, bearer, claims
+from harness import send_h2
 
 
 def b64(data):
@@ -183,6 +184,18 @@ def test_an_ed25519_signature_of_the_wrong_length(envoy, keys, token):
     short = head + "." + b64(base64.urlsafe_b64decode(signature + "==")[:63])
     assert_refused(envoy.request("/", bearer(short)), "Jwt ED25519 signature is wrong length")
     assert envoy.request("/", bearer(good)).status == 200
+
+
+@pytest.mark.parametrize("path", [b"/admin/users?x=\xff", b"/secret\xff", b"/\xc3\xa9t\xc3\xa9"])
+def test_a_path_that_is_not_utf8_is_still_checked(envoy, upstream, token, path):
+    # HTTP/2 lets such bytes through to the filter; the rule must still apply.
+    before = upstream.count
+    pseudo = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"127.0.0.1"), (b":path", path)]
+    assert send_h2(envoy.port, pseudo) == b"Jwt is missing"
+    assert upstream.count == before
+    authorized = pseudo + [(b"authorization", f"Bearer {token()}".encode())]
+    assert b"alice" in send_h2(envoy.port, authorized)
+    assert upstream.count == before + 1
 
 
 def test_headers_that_are_not_utf8_do_not_hurt(envoy, token):
