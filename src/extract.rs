@@ -10,6 +10,7 @@
 
 use crate::config::{self, ConfigError};
 use crate::request::Request;
+use std::ops::ControlFlow;
 
 /// One place a provider looks for its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,29 +92,21 @@ impl Location {
         Ok(locations)
     }
 
-    /// Every token found here, in request order, duplicates kept.
-    pub fn find(&self, request: &Request<'_>, found: &mut Vec<String>) {
-        match self {
-            Location::Header { name, prefix } => {
-                for value in request.values(name) {
-                    // Several lines of one header reach a filter joined with commas.
-                    for element in value.split(|&b| b == b',') {
-                        let element = element.trim_ascii();
-                        if let Some(token) = prefix.strip(element) {
-                            found.push(String::from_utf8_lossy(token).into_owned());
-                        }
-                    }
-                }
-            }
-            Location::Param(name) => {
-                found.extend(request.query_values(name).map(|v| v.into_owned()))
-            }
-            Location::Cookie(name) => found.extend(
-                request
-                    .cookie_values(name)
-                    .map(|v| String::from_utf8_lossy(v).into_owned()),
-            ),
-        }
+    /// Hands every token found here to `visit`, in request order, duplicates kept, until
+    /// `visit` says it has seen enough.
+    pub fn find(&self, request: &Request<'_>, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
+        let _ = match self {
+            Location::Header { name, prefix } => request
+                .values(name)
+                // Several lines of one header reach a filter joined with commas.
+                .flat_map(|value| value.split(|&b| b == b','))
+                .filter_map(|element| prefix.strip(element.trim_ascii()))
+                .try_for_each(visit),
+            Location::Param(name) => request
+                .query_values(name)
+                .try_for_each(|value| visit(value.as_bytes())),
+            Location::Cookie(name) => request.cookie_values(name).try_for_each(visit),
+        };
     }
 
     /// The header this location reads, if it is one; removing the token removes the header.
@@ -205,7 +198,10 @@ mod tests {
     fn find(location: &Location, pairs: &[(&str, &str)]) -> Vec<String> {
         let h = headers(pairs);
         let mut found = Vec::new();
-        location.find(&Request::new(&h), &mut found);
+        location.find(&Request::new(&h), &mut |token| {
+            found.push(String::from_utf8_lossy(token).into_owned());
+            ControlFlow::Continue(())
+        });
         found
     }
 

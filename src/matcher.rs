@@ -4,10 +4,14 @@
 
 use crate::config::{self, ConfigError};
 use crate::request::{query_pairs, Request};
-use regex_lite::Regex;
+use regex_lite::{Regex, RegexBuilder};
 
 /// Longest regex source accepted, to bound compile time and memory.
 const MAX_REGEX_LEN: usize = 1024;
+/// Largest compiled program accepted, in bytes. Matching takes time linear in the input but
+/// proportional to the program, so nested counted repetition (`(?:[a-z]{0,1000}){0,20}`)
+/// must be refused up front, as RE2's program size limit does in Envoy.
+const MAX_REGEX_PROGRAM: usize = 16 * 1024;
 
 #[derive(Debug, Clone)]
 enum Pattern {
@@ -100,7 +104,9 @@ fn compile_regex(source: &str, path: &str) -> Result<Regex, ConfigError> {
             format!("longer than {MAX_REGEX_LEN} bytes"),
         ));
     }
-    Regex::new(&format!("^(?:{source})$"))
+    RegexBuilder::new(&format!("^(?:{source})$"))
+        .size_limit(MAX_REGEX_PROGRAM)
+        .build()
         .map_err(|error| ConfigError::at(path, format!("not a valid regex: {error}")))
 }
 
@@ -411,6 +417,8 @@ mod tests {
         assert!(!at(&route, "/x/v1/users"));
         let error = route_error(r#"{"safe_regex": {"regex": "("}}"#);
         assert_eq!(error.path, "rules[0].match.safe_regex.regex");
+        let costly = route_error(r#"{"safe_regex": {"regex": "/(?:[a-z0-9/]{0,1000}){0,20}x"}}"#);
+        assert!(costly.message.contains("size limit"), "{costly}");
     }
 
     #[test]

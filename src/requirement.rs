@@ -8,6 +8,7 @@ use crate::provider::Provider;
 use crate::reason::Reason;
 use crate::request::Request;
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::rc::Rc;
 
 #[derive(Debug, Clone)]
@@ -194,33 +195,45 @@ impl RequestTokens {
             found: Vec::new(),
             by_provider: vec![Vec::new(); providers.len()],
         };
-        let mut scratch = Vec::new();
         for (p, provider) in providers.iter().enumerate() {
             for (l, location) in provider.locations.iter().enumerate() {
-                scratch.clear();
-                location.find(request, &mut scratch);
-                for token in scratch.drain(..) {
-                    let index = match tokens.found.iter().position(|f| f.token == token) {
-                        Some(index) => index,
-                        None => {
-                            tokens.found.push(FoundToken {
-                                token,
-                                places: Vec::new(),
-                            });
-                            tokens.found.len() - 1
-                        }
-                    };
-                    let found = &mut tokens.found[index];
-                    if !found.places.contains(&(p, l)) {
-                        found.places.push((p, l));
-                    }
-                    if !tokens.by_provider[p].contains(&index) {
-                        tokens.by_provider[p].push(index);
-                    }
+                location.find(request, &mut |token| tokens.add(p, l, token));
+                // Two different tokens already refuse the request for this provider; a third
+                // changes nothing, so a header of ten thousand of them costs one pass.
+                if tokens.by_provider[p].len() > 1 {
+                    break;
                 }
             }
         }
         tokens
+    }
+
+    fn add(&mut self, provider: usize, location: usize, token: &[u8]) -> ControlFlow<()> {
+        let text = String::from_utf8_lossy(token);
+        let index = match self.found.iter().position(|f| f.token == text) {
+            Some(index) => index,
+            None => {
+                self.found.push(FoundToken {
+                    token: text.into_owned(),
+                    places: Vec::new(),
+                });
+                self.found.len() - 1
+            }
+        };
+        if let Some(found) = self.found.get_mut(index) {
+            if !found.places.contains(&(provider, location)) {
+                found.places.push((provider, location));
+            }
+        }
+        if let Some(distinct) = self.by_provider.get_mut(provider) {
+            if !distinct.contains(&index) {
+                distinct.push(index);
+            }
+            if distinct.len() > 1 {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     fn multiple(&self) -> bool {
