@@ -78,7 +78,7 @@ impl KeySet {
                     message,
                 )
             })? {
-                Parsed::Key(key) => keys.push(key),
+                Parsed::Key(key) => keys.push(*key),
                 Parsed::Skipped(why) => {
                     let kid = jwk.get("kid").and_then(Value::as_str);
                     skipped.push(match kid {
@@ -120,7 +120,7 @@ impl KeySet {
 }
 
 enum Parsed {
-    Key(Key),
+    Key(Box<Key>),
     Skipped(String),
 }
 
@@ -241,7 +241,7 @@ fn parse_key(jwk: &Map<String, Value>) -> Result<Parsed, KeyError> {
         }
         other => return Ok(Parsed::Skipped(format!("kty \"{other}\" is not supported"))),
     };
-    Ok(Parsed::Key(key))
+    Ok(Parsed::Key(Box::new(key)))
 }
 
 /// The algorithms a key of `families` may verify: its `alg` alone when it names one, which
@@ -454,6 +454,36 @@ mod tests {
                 assert_eq!(
                     verify(&keys, &forged, host),
                     Err(Reason::VerificationFailed)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rsa_signatures_must_be_below_the_modulus() {
+        use rsa::traits::PublicKeyParts;
+        let SigningKey::Rsa(private) = testing::key(Algorithm::PS256) else {
+            unreachable!()
+        };
+        let n = private.n().clone();
+        let keys = key_set(jwks(&[jwk(Algorithm::PS256, None)]));
+        for alg in [Algorithm::PS256, Algorithm::RS256] {
+            let good = token(alg, None, &claims(json!({})));
+            let (input, signature) = good.rsplit_once('.').unwrap();
+            let modulus = format!("{input}.{}", b64::encode(&n.to_bytes_be()));
+            assert_eq!(
+                verify(&keys, &modulus, None),
+                Err(Reason::VerificationFailed)
+            );
+            // s + n, where it still fits in k bytes, is the same signature written again.
+            let s = rsa::BigUint::from_bytes_be(&b64::decode(signature.as_bytes()).unwrap());
+            let shifted = (&s + &n).to_bytes_be();
+            if shifted.len() == 256 {
+                let again = format!("{input}.{}", b64::encode(&shifted));
+                assert_eq!(
+                    verify(&keys, &again, None),
+                    Err(Reason::VerificationFailed),
+                    "{alg}"
                 );
             }
         }

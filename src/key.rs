@@ -232,6 +232,14 @@ impl Key {
             };
         };
         match &self.material {
+            // RFC 8017 §8.2.2 and §8.1.2: the signature is exactly k bytes and below n, so no
+            // second encoding of it (s + n) verifies.
+            Material::Rsa(public)
+                if signature.len() != public.size()
+                    || BigUint::from_bytes_be(signature) >= *public.n() =>
+            {
+                false
+            }
             Material::Rsa(public) => match alg.family() {
                 Family::RsaPkcs1 => {
                     if let Some(valid) =
