@@ -73,7 +73,7 @@ impl ClaimCondition {
         let value = claims.lookup(&self.claim);
         let met = match &self.test {
             Test::Present(present) => value.is_some() == *present,
-            Test::Equals(expected) => value == Some(expected),
+            Test::Equals(expected) => value.is_some_and(|v| same_json(v, expected)),
             Test::Contains(item) => value.is_some_and(|v| has(v, item)),
             Test::ContainsAny(items) => {
                 value.is_some_and(|v| items.iter().any(|item| has(v, item)))
@@ -87,6 +87,28 @@ impl ClaimCondition {
         } else {
             Err(Reason::ClaimsNotSatisfied(self.claim.clone()))
         }
+    }
+}
+
+/// JSON equality by value: `3` and `3.0` are the same number.
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y), ..) => x == y,
+                (.., Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
     }
 }
 
@@ -159,6 +181,13 @@ mod tests {
 
         let number = condition(json!({"name": "level", "equals": 3}));
         assert!(number.check(&claims(json!({"level": 3}))).is_ok());
+        assert!(number.check(&claims(json!({"level": 3.0}))).is_ok());
+        assert!(number.check(&claims(json!({"level": 3.5}))).is_err());
+        assert!(number.check(&claims(json!({"level": "3"}))).is_err());
+        let nested = condition(json!({"name": "org", "equals": {"id": 1, "tags": [2]}}));
+        assert!(nested
+            .check(&claims(json!({"org": {"tags": [2.0], "id": 1.0}})))
+            .is_ok());
     }
 
     #[test]
