@@ -6,6 +6,7 @@
 //! Unknown members are refused, so a typo never silently weakens a policy. Envoy fields this
 //! plugin cannot honour are recognised and refused with a reason, never ignored.
 
+use crate::json::{self, JsonError};
 use serde::de::{self, Deserializer, IgnoredAny};
 use serde::Deserialize;
 use serde_json::Value;
@@ -41,22 +42,27 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Deepest nesting accepted in a configuration: requirement trees nest, tokens do not.
+const MAX_DEPTH: usize = 64;
+
 /// Reads the configuration document, naming the path of the first member that does not fit.
+/// A name given twice in one object (two providers called `p`) is refused, not overwritten.
 pub fn parse(document: &[u8]) -> Result<JwtAuthentication, ConfigError> {
     if document.iter().all(u8::is_ascii_whitespace) {
         return Err(ConfigError::at("", "the configuration is empty"));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(document);
-    let config: JwtAuthentication =
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            ConfigError::at(path, error.into_inner().to_string())
-        })?;
-    deserializer
-        .end()
-        .map_err(|error| ConfigError::at("", error.to_string()))?;
-    Ok(config)
+    let object = json::parse_object_within(document, MAX_DEPTH).map_err(|error| match error {
+        JsonError::Invalid => match serde_json::from_slice::<Value>(document) {
+            Err(syntax) => ConfigError::at("", format!("not valid JSON: {syntax}")),
+            Ok(_) => ConfigError::at("", "not valid JSON"),
+        },
+        other => ConfigError::at("", format!("the configuration {other}")),
+    })?;
+    serde_path_to_error::deserialize(Value::Object(object)).map_err(|error| {
+        let path = error.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        ConfigError::at(path, error.into_inner().to_string())
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -388,9 +394,23 @@ mod tests {
             parse(b"  ").unwrap_err().message,
             "the configuration is empty"
         );
+        let truncated = parse(br#"{"providers": "#).unwrap_err();
+        assert!(
+            truncated.message.starts_with("not valid JSON: EOF"),
+            "{truncated}"
+        );
         assert!(parse(b"{} {}").is_err());
         assert!(parse(b"[]").is_err());
         assert!(parse(b"{").is_err());
+    }
+
+    #[test]
+    fn refuses_a_name_given_twice() {
+        let error = parse(br#"{"providers": {"p": {}, "p": {"issuer": "x"}}}"#).unwrap_err();
+        assert_eq!(
+            error.message,
+            "the configuration has the member \"p\" twice"
+        );
     }
 
     #[test]

@@ -24,23 +24,36 @@ pub enum JsonError {
     TooDeep,
 }
 
+/// Reads after the document's name: "the key set is not valid JSON".
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JsonError::Invalid => f.write_str("not valid JSON"),
-            JsonError::NotObject => f.write_str("not a JSON object"),
-            JsonError::DuplicateMember(name) => write!(f, "duplicate member \"{name}\""),
-            JsonError::TooDeep => write!(f, "nested deeper than {MAX_DEPTH} levels"),
+            JsonError::Invalid => f.write_str("is not valid JSON"),
+            JsonError::NotObject => f.write_str("is not a JSON object"),
+            JsonError::DuplicateMember(name) => write!(f, "has the member \"{name}\" twice"),
+            JsonError::TooDeep => f.write_str("is nested too deeply"),
         }
     }
 }
 
-/// Parses `bytes` as one JSON object with unique member names at every level.
+/// Parses `bytes` as one JSON object with unique member names at every level, nested at most
+/// [`MAX_DEPTH`] deep.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
+    parse_object_within(bytes, MAX_DEPTH)
+}
+
+/// [`parse_object`] with another nesting limit, for documents deeper than tokens.
+pub fn parse_object_within(
+    bytes: &[u8],
+    max_depth: usize,
+) -> Result<Map<String, Value>, JsonError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue { depth: 0 }
-        .deserialize(&mut deserializer)
-        .map_err(classify)?;
+    let value = StrictValue {
+        depth: 0,
+        max_depth,
+    }
+    .deserialize(&mut deserializer)
+    .map_err(classify)?;
     deserializer.end().map_err(|_| JsonError::Invalid)?;
     match value {
         Value::Object(map) => Ok(map),
@@ -65,17 +78,20 @@ fn classify(error: serde_json::Error) -> JsonError {
     }
 }
 
+#[derive(Clone, Copy)]
 struct StrictValue {
     depth: usize,
+    max_depth: usize,
 }
 
 impl StrictValue {
-    fn nested<E: de::Error>(&self) -> Result<StrictValue, E> {
-        if self.depth >= MAX_DEPTH {
+    fn nested<E: de::Error>(self) -> Result<StrictValue, E> {
+        if self.depth >= self.max_depth {
             return Err(E::custom(TOO_DEEP));
         }
         Ok(StrictValue {
             depth: self.depth + 1,
+            ..self
         })
     }
 }
@@ -127,7 +143,7 @@ impl<'de> Visitor<'de> for StrictValue {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let inner = self.nested()?;
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(StrictValue { depth: inner.depth })? {
+        while let Some(item) = seq.next_element_seed(inner)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -140,7 +156,7 @@ impl<'de> Visitor<'de> for StrictValue {
             if map.contains_key(&name) {
                 return Err(de::Error::custom(format_args!("{DUPLICATE}{name}")));
             }
-            let value = access.next_value_seed(StrictValue { depth: inner.depth })?;
+            let value = access.next_value_seed(inner)?;
             map.insert(name, value);
         }
         Ok(Value::Object(map))

@@ -344,7 +344,7 @@ fn local_jwks(source: &config::DataSource, path: &str) -> Result<(Value, String)
         }
     };
     let document = json::parse_object(&text)
-        .map_err(|error| ConfigError::at(&at, format!("the key set is {error}")))?;
+        .map_err(|error| ConfigError::at(&at, format!("the key set {error}")))?;
     Ok((Value::Object(document), at))
 }
 

@@ -38,6 +38,10 @@ def test_bad_configurations_are_refused_naming_the_field(upstream, keys):
          'rules[0].requires.provider_name: required provider ["q"] is not configured'),
         ({"providers": {"p": provider}, "rules": [{"match": {"safe_regex": {"regex": "(["}}}]},
          "rules[0].match.safe_regex.regex: not a valid regex"),
+        ({"providers": {"p": provider},
+          "rules": [{"match": {"safe_regex": {"regex": "/(?:[a-z0-9/]{0,1000}){0,20}x"}}}]},
+         "rules[0].match.safe_regex.regex: not a valid regex: compiled regex exceeded size limit"),
+        ('{"providers": {"p": {}, "p": {}}}', 'the configuration has the member "p" twice'),
     ]
     for config, message in cases:
         error = refusal(upstream, config)
