@@ -182,7 +182,7 @@ mod tests {
         for step in 0..5000u32 {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let key = format!("k{}", (seed >> 16) % 13);
-            if seed % 3 == 0 {
+            if seed.is_multiple_of(3) {
                 let expected = model.iter().position(|(k, _)| *k == key);
                 assert_eq!(lru.get(&key).copied(), expected.map(|i| model[i].1));
                 if let Some(i) = expected {
