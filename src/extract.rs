@@ -9,7 +9,8 @@
 //! provider can be refused instead of one being picked.
 
 use crate::config::{self, ConfigError};
-use crate::request::Request;
+use crate::request::{text, Request};
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 /// One place a provider looks for its token.
@@ -93,19 +94,34 @@ impl Location {
     }
 
     /// Hands every token found here to `visit`, in request order, duplicates kept, until
-    /// `visit` says it has seen enough.
-    pub fn find(&self, request: &Request<'_>, visit: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) {
+    /// `visit` says it has seen enough. Tokens borrow from the request where they can.
+    pub fn find<'r>(
+        &self,
+        request: &'r Request<'_>,
+        visit: &mut dyn FnMut(Cow<'r, str>) -> ControlFlow<()>,
+    ) {
         let _ = match self {
-            Location::Header { name, prefix } => request
-                .values(name)
+            Location::Header { name, prefix } => request.values(name).try_for_each(|value| {
                 // Several lines of one header reach a filter joined with commas.
-                .flat_map(|value| value.split(|&b| b == b','))
-                .filter_map(|element| prefix.strip(element.trim_ascii()))
-                .try_for_each(visit),
-            Location::Param(name) => request
-                .query_values(name)
-                .try_for_each(|value| visit(value.as_bytes())),
-            Location::Cookie(name) => request.cookie_values(name).try_for_each(visit),
+                let mut rest = value;
+                loop {
+                    let (element, tail) = match rest.iter().position(|&b| b == b',') {
+                        Some(comma) => (&rest[..comma], rest.get(comma + 1..)),
+                        None => (rest, None),
+                    };
+                    if let Some(token) = prefix.strip(element.trim_ascii()) {
+                        visit(text(token))?;
+                    }
+                    match tail {
+                        Some(tail) => rest = tail,
+                        None => return ControlFlow::Continue(()),
+                    }
+                }
+            }),
+            Location::Param(name) => request.query_values(name).try_for_each(visit),
+            Location::Cookie(name) => request
+                .cookie_values(name)
+                .try_for_each(|token| visit(text(token))),
         };
     }
 
@@ -198,8 +214,9 @@ mod tests {
     fn find(location: &Location, pairs: &[(&str, &str)]) -> Vec<String> {
         let h = headers(pairs);
         let mut found = Vec::new();
-        location.find(&Request::new(&h), &mut |token| {
-            found.push(String::from_utf8_lossy(token).into_owned());
+        let request = Request::new(&h);
+        location.find(&request, &mut |token| {
+            found.push(token.into_owned());
             ControlFlow::Continue(())
         });
         found

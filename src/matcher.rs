@@ -3,7 +3,7 @@
 //! runs in linear time, so a pattern cannot be made to backtrack.
 
 use crate::config::{self, ConfigError};
-use crate::request::{query_pairs, Request};
+use crate::request::{query_pairs, text, Request};
 use regex_lite::{Regex, RegexBuilder};
 
 /// Longest regex source accepted, to bound compile time and memory.
@@ -338,7 +338,7 @@ impl HeaderMatch {
                 if values.peek().is_none() {
                     self.missing_as_empty && matcher.matches("")
                 } else {
-                    values.any(|value| matcher.matches(&String::from_utf8_lossy(value)))
+                    values.any(|value| matcher.matches(&text(value)))
                 }
             }
         };

@@ -11,9 +11,10 @@ use crate::policy::{Edits, Policy, Verdict};
 use crate::request::Request;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use std::cell::Cell;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 proxy_wasm::main! {{
     // Ignoring the error is right: it only says a logger is already installed.
@@ -25,6 +26,7 @@ proxy_wasm::main! {{
 struct Active {
     policy: Policy,
     host_signatures: bool,
+    memory: MemoryGauge,
 }
 
 #[derive(Default)]
@@ -43,6 +45,7 @@ impl RootContext for Root {
 
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         sync_log_level();
+        let started = hostcalls::get_current_time().ok();
         let document = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => Vec::new(),
@@ -64,14 +67,29 @@ impl RootContext for Root {
             log::info!("jwt-policy: {note}");
         }
         let host_signatures = compiled.policy.use_host_signatures() && host_verifies_signatures();
+        let elapsed_ms = started.map_or(0.0, milliseconds_since);
         log::info!(
-            "jwt-policy: configuration applied: {} provider(s); RSA PKCS#1 and ECDSA signatures checked {}",
+            "jwt-policy: configuration applied in {elapsed_ms:.1} ms: {} provider(s), {} key(s); \
+             RSA PKCS#1 and ECDSA signatures checked {}",
             compiled.policy.providers().len(),
-            if host_signatures { "by Envoy (verify_signature)" } else { "in the VM" }
+            compiled
+                .policy
+                .providers()
+                .iter()
+                .map(|p| p.keys.len())
+                .sum::<usize>(),
+            if host_signatures {
+                "by Envoy (verify_signature)"
+            } else {
+                "in the VM"
+            }
         );
+        let memory = MemoryGauge::define();
+        memory.report();
         self.active = Some(Rc::new(Active {
             policy: compiled.policy,
             host_signatures,
+            memory,
         }));
         true
     }
@@ -99,12 +117,16 @@ impl HttpContext for Filter {
             // Envoy does not start a filter whose configuration failed; refuse, never pass.
             return refuse(503, "jwt-policy has no configuration");
         };
-        let headers = match hostcalls::get_map_bytes(MapType::HttpRequestHeaders) {
-            Ok(headers) => headers,
+        let map = match request_header_map() {
+            Ok(map) => map,
             Err(status) => {
-                log::error!("jwt-policy: cannot read request headers: {status:?}");
+                log::error!("jwt-policy: cannot read request headers: status {status}");
                 return refuse(500, "jwt-policy cannot read the request headers");
             }
+        };
+        let Some(request) = Request::from_header_map(&map) else {
+            log::error!("jwt-policy: the host sent a malformed header map");
+            return refuse(500, "jwt-policy cannot read the request headers");
         };
         let now = match hostcalls::get_current_time() {
             Ok(time) => time
@@ -118,7 +140,9 @@ impl HttpContext for Filter {
         let host = active
             .host_signatures
             .then_some(&EnvoySignatures as &dyn SignatureHost);
-        match active.policy.check(&Request::new(&headers), now, host) {
+        let verdict = active.policy.check(&request, now, host);
+        active.memory.report();
+        match verdict {
             Verdict::Allow(edits) => {
                 apply(&edits);
                 Action::Continue
@@ -140,6 +164,29 @@ impl HttpContext for Filter {
                 Action::Pause
             }
         }
+    }
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+}
+
+/// The request headers in their serialized form, read in place by [`Request::from_header_map`].
+/// The SDK's own reader copies every name and value into a String and unwraps their UTF-8;
+/// this costs one buffer and cannot panic.
+fn request_header_map() -> Result<Vec<u8>, u32> {
+    const HTTP_REQUEST_HEADERS: u32 = 0;
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer to `size` bytes it allocated in our memory through
+    // the SDK's proxy_on_memory_allocate (the global allocator), which we then own.
+    let status = unsafe { proxy_get_header_map_pairs(HTTP_REQUEST_HEADERS, &mut data, &mut size) };
+    match status {
+        0 if data.is_null() => Ok(Vec::new()),
+        // SAFETY: as above; the allocation is exactly `size` bytes long.
+        0 => Ok(unsafe { Vec::from_raw_parts(data, size, size) }),
+        status => Err(status),
     }
 }
 
@@ -172,6 +219,38 @@ fn refuse(status: u32, body: &str) -> Action {
         log::error!("jwt-policy: cannot send the {status} answer: {error:?}");
     }
     Action::Pause
+}
+
+fn milliseconds_since(start: SystemTime) -> f64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|now| now.duration_since(start).ok())
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// The VM's linear memory as a gauge, recorded when it grows (it never shrinks), so a full
+/// token cache shows up in Envoy's stats without a host call per request.
+struct MemoryGauge {
+    id: Option<u32>,
+    reported: Cell<usize>,
+}
+
+impl MemoryGauge {
+    fn define() -> MemoryGauge {
+        MemoryGauge {
+            id: hostcalls::define_metric(MetricType::Gauge, "jwt_policy.vm_memory_bytes").ok(),
+            reported: Cell::new(0),
+        }
+    }
+
+    fn report(&self) {
+        let bytes = core::arch::wasm32::memory_size(0) * 65536;
+        if let (Some(id), true) = (self.id, bytes != self.reported.get()) {
+            if hostcalls::record_metric(id, bytes as u64).is_ok() {
+                self.reported.set(bytes);
+            }
+        }
+    }
 }
 
 /// Envoy's `verify_signature` foreign function (BoringSSL).

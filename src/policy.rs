@@ -183,17 +183,17 @@ impl Policy {
         }
         // What a client sent in an output header is gone before anything looks at the
         // request, rule matching included.
-        let kept: Vec<(String, Vec<u8>)> = request
+        let kept = request
             .headers()
             .iter()
-            .filter(|(name, _)| !spoofed.contains(name))
-            .cloned()
+            .filter(|(name, _)| !spoofed.iter().any(|s| s == name))
+            .copied()
             .collect();
         let edits = Edits {
             remove_headers: spoofed,
             ..Edits::default()
         };
-        self.decide(&Request::new(&kept), edits, now, host)
+        self.decide(&Request::from_pairs(kept), edits, now, host)
     }
 
     fn decide(

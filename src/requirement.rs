@@ -7,6 +7,7 @@ use crate::key::SignatureHost;
 use crate::provider::Provider;
 use crate::reason::Reason;
 use crate::request::Request;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::rc::Rc;
@@ -176,21 +177,21 @@ impl Compiler<'_> {
 
 /// A token found in the request, with every (provider, location) that holds it.
 #[derive(Debug)]
-pub struct FoundToken {
-    pub token: String,
+pub struct FoundToken<'r> {
+    pub token: Cow<'r, str>,
     pub places: Vec<(usize, usize)>,
 }
 
 /// All tokens of one request, for every provider.
 #[derive(Debug, Default)]
-pub struct RequestTokens {
-    pub found: Vec<FoundToken>,
+pub struct RequestTokens<'r> {
+    pub found: Vec<FoundToken<'r>>,
     /// For each provider, the distinct tokens in its locations (indices into `found`).
     by_provider: Vec<Vec<usize>>,
 }
 
-impl RequestTokens {
-    pub fn extract(providers: &[Provider], request: &Request<'_>) -> RequestTokens {
+impl<'r> RequestTokens<'r> {
+    pub fn extract(providers: &[Provider], request: &'r Request<'_>) -> RequestTokens<'r> {
         let mut tokens = RequestTokens {
             found: Vec::new(),
             by_provider: vec![Vec::new(); providers.len()],
@@ -208,13 +209,12 @@ impl RequestTokens {
         tokens
     }
 
-    fn add(&mut self, provider: usize, location: usize, token: &[u8]) -> ControlFlow<()> {
-        let text = String::from_utf8_lossy(token);
-        let index = match self.found.iter().position(|f| f.token == text) {
+    fn add(&mut self, provider: usize, location: usize, token: Cow<'r, str>) -> ControlFlow<()> {
+        let index = match self.found.iter().position(|f| f.token == token) {
             Some(index) => index,
             None => {
                 self.found.push(FoundToken {
-                    token: text.into_owned(),
+                    token,
                     places: Vec::new(),
                 });
                 self.found.len() - 1
@@ -251,7 +251,7 @@ type Authentication<'a> = (usize, usize, Option<&'a [String]>);
 /// audiences) is authenticated at most once, however often the tree names it.
 pub struct Session<'a> {
     providers: &'a [Provider],
-    tokens: &'a RequestTokens,
+    tokens: &'a RequestTokens<'a>,
     parsed: Vec<Option<Result<Rc<Jws>, Reason>>>,
     results: Vec<(Authentication<'a>, Result<(), Reason>)>,
     now: f64,
@@ -263,7 +263,7 @@ pub struct Session<'a> {
 impl<'a> Session<'a> {
     pub fn new(
         providers: &'a [Provider],
-        tokens: &'a RequestTokens,
+        tokens: &'a RequestTokens<'a>,
         now: f64,
         host: Option<&'a dyn SignatureHost>,
     ) -> Session<'a> {

@@ -3,7 +3,7 @@
 //! for unmet claim conditions.
 
 use crate::reason::Reason;
-use crate::request::Request;
+use crate::request::{text, Request};
 
 /// Longest request path echoed in the realm, as in Envoy.
 const MAX_REALM_PATH: usize = 256;
@@ -46,12 +46,7 @@ pub fn local_response(reason: &Reason, realm: &str, strip_failure_response: bool
 /// string out, since it may hold the very token being refused, and drop characters that
 /// would end the quoted string.
 pub fn realm(request: &Request<'_>) -> String {
-    let text = |name| {
-        request
-            .first(name)
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default()
-    };
+    let text = |name| request.first(name).map(text).unwrap_or_default();
     let scheme = text(":scheme");
     let mut path = request.path();
     if path.len() > MAX_REALM_PATH {

@@ -51,7 +51,7 @@ def main():
     upstream = EchoUpstream()
     envoy = Envoy(config(keys.jwks(*KEYS)), upstream.port)
     try:
-        applied = [line.split("configuration applied: ")[-1] for line in envoy.log().splitlines()
+        applied = [line.split("jwt-policy: ")[-1] for line in envoy.log().splitlines()
                    if "configuration applied" in line]
         print(f"Envoy is up on http://127.0.0.1:{envoy.port}, 2 workers; the module says: "
               f"{applied[0] if applied else 'nothing'}")
