@@ -44,12 +44,24 @@ impl std::error::Error for ConfigError {}
 
 /// Deepest nesting accepted in a configuration: requirement trees nest, tokens do not.
 const MAX_DEPTH: usize = 64;
+/// Largest configuration accepted. A hundred RSA keys take about 40 KiB; the bound keeps a
+/// runaway push from growing every VM's memory, which never shrinks.
+pub const MAX_BYTES: usize = 1024 * 1024;
 
 /// Reads the configuration document, naming the path of the first member that does not fit.
 /// A name given twice in one object (two providers called `p`) is refused, not overwritten.
 pub fn parse(document: &[u8]) -> Result<JwtAuthentication, ConfigError> {
     if document.iter().all(u8::is_ascii_whitespace) {
         return Err(ConfigError::at("", "the configuration is empty"));
+    }
+    if document.len() > MAX_BYTES {
+        return Err(ConfigError::at(
+            "",
+            format!(
+                "the configuration is {} bytes, more than the {MAX_BYTES} accepted",
+                document.len()
+            ),
+        ));
     }
     let object = json::parse_object_within(document, MAX_DEPTH).map_err(|error| match error {
         JsonError::Invalid => match serde_json::from_slice::<Value>(document) {
@@ -82,6 +94,10 @@ pub struct JwtAuthentication {
     /// can (default); `false` checks every signature inside the VM.
     #[serde(default = "yes")]
     pub use_host_signatures: bool,
+    /// Ours: a number the operator bumps with each push, exported as the gauge
+    /// `jwt_policy.generation` so a rollout can be watched.
+    #[serde(default, deserialize_with = "optional_whole_number")]
+    pub generation: Option<u32>,
     pub filter_state_rules: Option<IgnoredAny>,
     pub stat_prefix: Option<IgnoredAny>,
 }
@@ -402,6 +418,16 @@ mod tests {
         assert!(parse(b"{} {}").is_err());
         assert!(parse(b"[]").is_err());
         assert!(parse(b"{").is_err());
+    }
+
+    #[test]
+    fn refuses_an_oversized_document() {
+        let padding = " ".repeat(MAX_BYTES);
+        let error = parse(format!("{{{padding}}}").as_bytes()).unwrap_err();
+        assert!(
+            error.message.contains("more than the 1048576 accepted"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod jwt_cache;
 pub mod key;
 pub mod lru;
 pub mod matcher;
+pub mod metrics;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod mint;
 #[cfg(target_arch = "wasm32")]

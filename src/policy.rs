@@ -28,6 +28,7 @@ pub struct Policy {
     bypass_cors_preflight: bool,
     strip_failure_response: bool,
     use_host_signatures: bool,
+    generation: Option<u32>,
     /// Every header a provider writes: removed from each request before anything else.
     output_headers: Vec<String>,
 }
@@ -50,6 +51,9 @@ pub struct Edits {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
+    /// No rule asks this request for a token (or it is a CORS preflight let through).
+    NotRequired(Edits),
+    /// The rule's requirement is met.
     Allow(Edits),
     Deny {
         reason: Reason,
@@ -150,6 +154,7 @@ impl Policy {
                 bypass_cors_preflight: config.bypass_cors_preflight,
                 strip_failure_response: config.strip_failure_response,
                 use_host_signatures: config.use_host_signatures,
+                generation: config.generation,
                 output_headers,
             },
             notes,
@@ -158,6 +163,11 @@ impl Policy {
 
     pub fn providers(&self) -> &[Provider] {
         &self.providers
+    }
+
+    /// The operator's `generation` for this configuration, if it gave one.
+    pub fn generation(&self) -> Option<u32> {
+        self.generation
     }
 
     /// Whether signatures the host can check should go to the host.
@@ -204,13 +214,13 @@ impl Policy {
         host: Option<&dyn SignatureHost>,
     ) -> Verdict {
         if self.bypass_cors_preflight && is_cors_preflight(request) {
-            return Verdict::Allow(edits);
+            return Verdict::NotRequired(edits);
         }
         let Some(rule) = self.rules.iter().find(|rule| rule.route.matches(request)) else {
-            return Verdict::Allow(edits);
+            return Verdict::NotRequired(edits);
         };
         let Some(requirement) = &rule.requirement else {
-            return Verdict::Allow(edits);
+            return Verdict::NotRequired(edits);
         };
         let tokens = RequestTokens::extract(&self.providers, request);
         let mut session = Session::new(&self.providers, &tokens, now, host);
@@ -389,14 +399,14 @@ mod tests {
 
     fn status(verdict: &Verdict) -> u32 {
         match verdict {
-            Verdict::Allow(_) => 200,
+            Verdict::Allow(_) | Verdict::NotRequired(_) => 200,
             Verdict::Deny { response, .. } => response.status,
         }
     }
 
     fn reason(verdict: &Verdict) -> Option<&Reason> {
         match verdict {
-            Verdict::Allow(_) => None,
+            Verdict::Allow(_) | Verdict::NotRequired(_) => None,
             Verdict::Deny { reason, .. } => Some(reason),
         }
     }
@@ -807,7 +817,7 @@ mod tests {
         let public = policy(
             json!({"providers": {"p": provider(json!({"claim_to_headers": [{"header_name": "x-user", "claim_name": "sub"}]}))}}),
         );
-        let Verdict::Allow(edits) = check(&public, &[("x-user", "root")]) else {
+        let Verdict::NotRequired(edits) = check(&public, &[("x-user", "root")]) else {
             panic!()
         };
         assert_eq!(edits.remove_headers, ["x-user"]);

@@ -69,6 +69,22 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every value [`Reason::code`] takes, in a fixed order (one metric each).
+    pub const CODES: [&'static str; 12] = [
+        "missing",
+        "multiple_tokens",
+        "malformed",
+        "issuer",
+        "not_yet_valid",
+        "expired",
+        "lifetime",
+        "audience",
+        "subject",
+        "unknown_key",
+        "bad_signature",
+        "claims",
+    ];
+
     /// A stable identifier for logs and metrics.
     pub fn code(&self) -> &'static str {
         match self {
@@ -87,12 +103,12 @@ impl Reason {
             | Reason::BadClaim(..) => "malformed",
             Reason::UnknownIssuer => "issuer",
             Reason::NotYetValid => "not_yet_valid",
-            Reason::Expired | Reason::ExpirationRequired | Reason::LifetimeTooLong => "expired",
+            Reason::Expired => "expired",
+            Reason::ExpirationRequired | Reason::LifetimeTooLong => "lifetime",
             Reason::AudienceNotAllowed => "audience",
             Reason::SubjectNotAllowed => "subject",
-            Reason::NoMatchingKey
-            | Reason::Ed25519SignatureWrongLength
-            | Reason::VerificationFailed => "bad_signature",
+            Reason::NoMatchingKey => "unknown_key",
+            Reason::Ed25519SignatureWrongLength | Reason::VerificationFailed => "bad_signature",
             Reason::ClaimsNotSatisfied(_) => "claims",
         }
     }
