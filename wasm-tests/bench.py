@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from harness import ROOT, Envoy, Keys, wasm_path
+from harness import ROOT, Envoy, Keys, wasm_filter_config, wasm_path
 
 ISSUER = "https://issuer.bench"
 ALGORITHMS = [("RS256", "b-rsa"), ("ES256", "b-ec"), ("EdDSA", "b-ed"), ("HS256", "b-hs")]
@@ -88,15 +88,7 @@ def native_filter(config):
 
 
 def wasm_filter(config):
-    return {"name": "jwt_policy", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        "config": {
-            "name": "jwt_policy", "root_id": "jwt_policy",
-            "vm_config": {"vm_id": "jwt_policy", "runtime": "envoy.wasm.runtime.v8",
-                          "code": {"local": {"filename": str(wasm_path())}}},
-            "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                              "value": json.dumps(config)},
-            "failure_policy": "FAIL_CLOSED"}}}
+    return {"name": "jwt_policy", "typed_config": wasm_filter_config(config)}
 
 
 ROUTER = {"name": "envoy.filters.http.router", "typed_config": {

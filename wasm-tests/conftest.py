@@ -37,6 +37,22 @@ def start_envoy(upstream):
         envoy.stop()
 
 
+REPORT = []
+
+
+@pytest.fixture(scope="session")
+def report():
+    """report(line): a figure worth reading, printed at the end of the run."""
+    return REPORT.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORT:
+        terminalreporter.section("figures")
+        for line in REPORT:
+            terminalreporter.write_line(line)
+
+
 def claims(**extra):
     """Claims from ISSUER, valid for an hour from now, plus `extra`."""
     now = int(time.time())

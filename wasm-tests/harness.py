@@ -5,6 +5,7 @@ Everything listens on 127.0.0.1 only. Paths come from the environment the Makefi
 ENVOY_BIN, JWT_POLICY_WASM, JWT_POLICY_BIN.
 """
 
+import datetime
 import http.client
 import http.server
 import json
@@ -119,14 +120,14 @@ class Envoy:
         self.process = subprocess.Popen(
             [str(envoy_bin()), "-c", str(self.bootstrap), "--concurrency", str(workers),
              "--disable-hot-restart", "--log-level", "info", "--component-log-level", f"wasm:{wasm_log_level}"],
-            stdout=self._log, stderr=subprocess.STDOUT)
+            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "TZ": "UTC"})
         self._wait_ready()
 
     def _wait_ready(self, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"Envoy exited with {self.process.returncode}:\n{self.log()}")
+                raise RuntimeError(f"Envoy exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
                     if r.status == 200:
@@ -134,10 +135,15 @@ class Envoy:
             except OSError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"Envoy not ready after {timeout}s:\n{self.log()}")
+        raise RuntimeError(f"Envoy not ready after {timeout}s:\n{self.log_tail()}")
 
     def log(self):
         return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines=40):
+        """The end of the log, without the long list of extensions Envoy prints first."""
+        return "\n".join(line for line in self.log().splitlines() if "statically linked" not in line
+                         and "server.cc:467" not in line)[-8000:]
 
     def stats(self, prefix=""):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats?filter={prefix}") as r:
@@ -157,6 +163,76 @@ class Envoy:
         """One request on a new connection; `headers` is a list of (name, value), so a name
         may repeat. Returns a Response."""
         return send(self.port, path, headers, method)
+
+
+def wasm_filter_config(plugin_config, wasm=None):
+    """The typed config of the module as an Envoy HTTP filter (`Wasm`), as JSON."""
+    return {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {
+            "name": "jwt_policy", "root_id": "jwt_policy",
+            "vm_config": {"vm_id": "jwt_policy", "runtime": "envoy.wasm.runtime.v8",
+                          "code": {"local": {"filename": str(wasm or wasm_path())}}},
+            "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                              "value": plugin_config if isinstance(plugin_config, str) else json.dumps(plugin_config)},
+            "failure_policy": "FAIL_CLOSED",
+        },
+    }
+
+
+def cluster(name, port):
+    """A plain HTTP/1.1 cluster to one address on 127.0.0.1."""
+    return {"name": name, "connect_timeout": "1s", "type": "STATIC",
+            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
+
+
+class EcdsEnvoy(Envoy):
+    """Envoy that takes the module's configuration over ECDS from a watched file, the way a
+    sidecar takes a WasmPlugin from istiod. `push` replaces it atomically, as one xDS push."""
+
+    def __init__(self, plugin_config, upstream_port, clusters=(), **kwargs):
+        self.ecds_dir = pathlib.Path(tempfile.mkdtemp(prefix="jwt-policy-ecds-"))
+        self.ecds_file = self.ecds_dir / "jwt_policy.json"
+        self.version = 0
+        self._write(plugin_config)
+        super().__init__(template="ecds.yaml", extra={
+            "UPSTREAM_PORT": str(upstream_port),
+            "ECDS_DIR": str(self.ecds_dir), "ECDS_FILE": str(self.ecds_file),
+            "CLUSTERS": json.dumps([cluster("upstream", upstream_port), *clusters]),
+        }, **kwargs)
+
+    def _write(self, plugin_config):
+        self.version += 1
+        response = {"version_info": str(self.version), "resources": [{
+            "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+            "name": "jwt_policy",
+            "typed_config": wasm_filter_config(plugin_config)}]}
+        staged = self.ecds_dir / f".staged-{self.version}.json"
+        staged.write_text(json.dumps(response))
+        os.replace(staged, self.ecds_file)
+
+    def push(self, plugin_config):
+        """Replaces the configuration; returns the wall-clock time of the push."""
+        pushed = time.time()
+        self._write(plugin_config)
+        return pushed
+
+    def ecds_stat(self, name):
+        """An extension_config_discovery counter of this filter (config_reload, config_fail)."""
+        match = re.search(rf"extension_config_discovery\.http_filter\.jwt_policy\.{name}: (\d+)", self.stats(
+            "extension_config_discovery"))
+        return int(match.group(1)) if match else 0
+
+    def applied(self, generation):
+        """(thread id, wall-clock time) of each VM that applied `generation`, from the log."""
+        found = {}
+        pattern = re.compile(r"^\[(\S+ \S+)\]\[(\d+)\].*configuration applied in [0-9.]+ ms: generation "
+                             + re.escape(str(generation)) + r",", re.MULTILINE)
+        for match in pattern.finditer(self.log()):
+            stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f")
+            found.setdefault(match.group(2), stamp.replace(tzinfo=datetime.timezone.utc).timestamp())
+        return found
 
 
 class Response:

@@ -5,6 +5,7 @@
 mod host;
 mod stats;
 
+use crate::config;
 use crate::key::SignatureHost;
 use crate::policy::{Policy, Verdict};
 use crate::request::Request;
@@ -45,9 +46,19 @@ impl RootContext for Root {
         true
     }
 
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
         host::sync_log_level();
         let started = hostcalls::get_current_time().ok();
+        // Refused before it is copied in: VM memory that grows never shrinks.
+        if plugin_configuration_size > config::MAX_BYTES {
+            log::error!(
+                "jwt-policy: configuration rejected: the configuration is {plugin_configuration_size} \
+                 bytes, more than the {} accepted",
+                config::MAX_BYTES
+            );
+            stats::configuration_rejected();
+            return false;
+        }
         let document = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => Vec::new(),
