@@ -117,7 +117,7 @@ pub struct JwtProvider {
     pub local_jwks: Option<DataSource>,
     /// Ours: the key set as a JSON object, so an operator can write it as plain YAML.
     pub jwks: Option<Value>,
-    pub remote_jwks: Option<IgnoredAny>,
+    pub remote_jwks: Option<RemoteJwks>,
     #[serde(default)]
     pub forward: bool,
     #[serde(default)]
@@ -154,6 +154,43 @@ pub struct JwtCacheConfig {
     /// Longer tokens are not cached; absent or 0 means 4096 bytes.
     #[serde(default, deserialize_with = "optional_whole_number")]
     pub jwt_max_token_size: Option<u32>,
+}
+
+/// `RemoteJwks`: keys fetched from the issuer through an Envoy cluster.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteJwks {
+    pub http_uri: HttpUri,
+    /// How long a fetched key set is used before it is fetched again (default 600 s).
+    #[serde(default, deserialize_with = "duration")]
+    pub cache_duration: Option<Duration>,
+    /// Envoy's settings for fetching ahead of requests; this plugin always fetches in the
+    /// background, so only `failed_refetch_duration` (default 1 s) has an effect.
+    pub async_fetch: Option<AsyncFetch>,
+    pub retry_policy: Option<IgnoredAny>,
+    /// Ours: least time between two fetches caused by tokens whose `kid` the key set lacks
+    /// (default 10 s).
+    #[serde(default, deserialize_with = "duration")]
+    pub unknown_kid_refetch_interval: Option<Duration>,
+}
+
+/// `config.core.v3.HttpUri`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpUri {
+    pub uri: String,
+    pub cluster: String,
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncFetch {
+    #[serde(default)]
+    pub fast_listener: bool,
+    #[serde(default, deserialize_with = "duration")]
+    pub failed_refetch_duration: Option<Duration>,
 }
 
 /// `config.core.v3.DataSource`.

@@ -76,6 +76,13 @@ impl JwtCache {
         }
     }
 
+    /// Forgets every token: the keys they were verified with changed.
+    pub fn clear(&self) {
+        if let Ok(mut lru) = self.entries.try_borrow_mut() {
+            *lru = Lru::new(lru.capacity());
+        }
+    }
+
     pub fn hits(&self) -> u64 {
         self.hits.get()
     }

@@ -26,6 +26,7 @@ mod plugin;
 pub mod policy;
 pub mod provider;
 pub mod reason;
+pub mod remote;
 pub mod request;
 pub mod requirement;
 pub mod response;

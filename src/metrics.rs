@@ -15,6 +15,9 @@ pub const DENIED: &str = "jwt_policy.denied";
 /// Tokens found in a provider's cache, and looked for there but not found.
 pub const CACHE_HITS: &str = "jwt_policy.jwt_cache_hit";
 pub const CACHE_MISSES: &str = "jwt_policy.jwt_cache_miss";
+/// Key sets fetched from issuers, and fetches that failed (Envoy's names).
+pub const JWKS_FETCH_SUCCESS: &str = "jwt_policy.jwks_fetch_success";
+pub const JWKS_FETCH_FAILED: &str = "jwt_policy.jwks_fetch_failed";
 /// Configurations compiled and taken, and refused (the previous one keeps serving).
 pub const CONFIG_APPLIED: &str = "jwt_policy.config_applied";
 pub const CONFIG_REJECTED: &str = "jwt_policy.config_rejected";
@@ -34,6 +37,8 @@ impl Tally {
     pub fn count(&mut self, verdict: &Verdict) {
         match verdict {
             Verdict::Allow(_) => self.allowed += 1,
+            // Counted once decided.
+            Verdict::Wait(_) => {}
             Verdict::NotRequired(_) => self.not_required += 1,
             Verdict::Deny { reason, .. } => {
                 if let Some(slot) = Reason::CODES
@@ -125,6 +130,7 @@ mod tests {
             Reason::AudienceNotAllowed,
             Reason::SubjectNotAllowed,
             Reason::NoMatchingKey,
+            Reason::JwksFetchFailed,
             Reason::VerificationFailed,
             Reason::ClaimsNotSatisfied("scope".into()),
         ];

@@ -55,6 +55,9 @@ pub enum Verdict {
     NotRequired(Edits),
     /// The rule's requirement is met.
     Allow(Edits),
+    /// Refused for now, but keys these providers are fetching may change that: hold the
+    /// request and decide again when they arrive.
+    Wait(Vec<usize>),
     Deny {
         reason: Reason,
         response: LocalResponse,
@@ -182,6 +185,28 @@ impl Policy {
         now: f64,
         host: Option<&dyn SignatureHost>,
     ) -> Verdict {
+        self.check_with(request, now, host, false)
+    }
+
+    /// [`Policy::check`], but answering [`Verdict::Wait`] where a key fetch may turn a
+    /// refusal into an answer: the first request of a remote key set, or a token naming a
+    /// `kid` its key set lacks.
+    pub fn check_or_wait(
+        &self,
+        request: &Request<'_>,
+        now: f64,
+        host: Option<&dyn SignatureHost>,
+    ) -> Verdict {
+        self.check_with(request, now, host, true)
+    }
+
+    fn check_with(
+        &self,
+        request: &Request<'_>,
+        now: f64,
+        host: Option<&dyn SignatureHost>,
+        may_wait: bool,
+    ) -> Verdict {
         let spoofed: Vec<String> = self
             .output_headers
             .iter()
@@ -189,7 +214,7 @@ impl Policy {
             .cloned()
             .collect();
         if spoofed.is_empty() {
-            return self.decide(request, Edits::default(), now, host);
+            return self.decide(request, Edits::default(), now, host, may_wait);
         }
         // What a client sent in an output header is gone before anything looks at the
         // request, rule matching included.
@@ -203,7 +228,7 @@ impl Policy {
             remove_headers: spoofed,
             ..Edits::default()
         };
-        self.decide(&Request::from_pairs(kept), edits, now, host)
+        self.decide(&Request::from_pairs(kept), edits, now, host, may_wait)
     }
 
     fn decide(
@@ -212,6 +237,7 @@ impl Policy {
         mut edits: Edits,
         now: f64,
         host: Option<&dyn SignatureHost>,
+        may_wait: bool,
     ) -> Verdict {
         if self.bypass_cors_preflight && is_cors_preflight(request) {
             return Verdict::NotRequired(edits);
@@ -232,6 +258,9 @@ impl Policy {
             Ok(verified) => {
                 self.forward(&mut session, &tokens, &verified, request, &mut edits);
                 Verdict::Allow(edits)
+            }
+            Err(_) if may_wait && !session.fetch_wanted.is_empty() => {
+                Verdict::Wait(session.fetch_wanted)
             }
             Err(reason) => Verdict::Deny {
                 response: local_response(&reason, &realm(request), self.strip_failure_response),
@@ -400,13 +429,14 @@ mod tests {
     fn status(verdict: &Verdict) -> u32 {
         match verdict {
             Verdict::Allow(_) | Verdict::NotRequired(_) => 200,
+            Verdict::Wait(_) => 0,
             Verdict::Deny { response, .. } => response.status,
         }
     }
 
     fn reason(verdict: &Verdict) -> Option<&Reason> {
         match verdict {
-            Verdict::Allow(_) | Verdict::NotRequired(_) => None,
+            Verdict::Allow(_) | Verdict::NotRequired(_) | Verdict::Wait(_) => None,
             Verdict::Deny { reason, .. } => Some(reason),
         }
     }
@@ -943,5 +973,135 @@ mod tests {
             )),
             200
         );
+    }
+}
+
+#[cfg(test)]
+mod remote_tests {
+    use super::*;
+    use crate::alg::Algorithm;
+    use crate::jwks::KeySet;
+    use crate::request::headers;
+    use crate::testing::{claims, jwk, jwks, token, NOW};
+    use serde_json::json;
+
+    fn policy() -> Policy {
+        let config = json!({
+            "providers": {"idp": {
+                "issuer": "https://issuer.example",
+                "remote_jwks": {"http_uri": {"uri": "http://idp/keys", "cluster": "idp"},
+                                "unknown_kid_refetch_interval": "10s"}
+            }},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}]
+        });
+        Policy::from_json(config.to_string().as_bytes())
+            .unwrap()
+            .policy
+    }
+
+    fn check(p: &Policy, token: &str, now: f64) -> Verdict {
+        let h = headers(&[
+            (":path", "/"),
+            ("authorization", &format!("Bearer {token}")),
+        ]);
+        p.check_or_wait(&Request::new(&h), now, None)
+    }
+
+    fn deliver(p: &Policy, now: f64, keys: &[serde_json::Value]) {
+        let remote = p.providers()[0].remote().unwrap();
+        let document = jwks(keys).to_string();
+        remote.started(1, now);
+        let parsed = KeySet::parse(&jwks(keys)).unwrap().keys;
+        if remote.succeeded(now, document.as_bytes(), parsed) {
+            p.providers()[0].cache.clear();
+        }
+    }
+
+    #[test]
+    fn the_first_requests_wait_for_the_first_key_set() {
+        let p = policy();
+        let t = token(Algorithm::ES256, Some("a"), &claims(json!({})));
+        assert_eq!(check(&p, &t, NOW), Verdict::Wait(vec![0]));
+        assert!(p.providers()[0].remote().unwrap().should_fetch(NOW));
+        deliver(&p, NOW, &[jwk(Algorithm::ES256, Some("a"))]);
+        assert!(matches!(check(&p, &t, NOW), Verdict::Allow(_)));
+    }
+
+    #[test]
+    fn without_any_key_set_the_answer_is_a_fetch_failure() {
+        let p = policy();
+        let remote = p.providers()[0].remote().unwrap();
+        remote.started(1, NOW);
+        remote.failed(NOW);
+        let t = token(Algorithm::ES256, Some("a"), &claims(json!({})));
+        let Verdict::Deny { reason, response } = check(&p, &t, NOW) else {
+            panic!()
+        };
+        assert_eq!(
+            (reason, response.status, response.body.as_str()),
+            (Reason::JwksFetchFailed, 401, "Jwks remote fetch is failed")
+        );
+    }
+
+    #[test]
+    fn an_unknown_kid_waits_for_one_early_refetch() {
+        let p = policy();
+        deliver(&p, NOW, &[jwk(Algorithm::ES256, Some("a"))]);
+        let new = token(Algorithm::EdDSA, Some("b"), &claims(json!({})));
+        assert_eq!(check(&p, &new, NOW + 1.0), Verdict::Wait(vec![0]));
+        deliver(
+            &p,
+            NOW + 1.1,
+            &[
+                jwk(Algorithm::ES256, Some("a")),
+                jwk(Algorithm::EdDSA, Some("b")),
+            ],
+        );
+        assert!(matches!(check(&p, &new, NOW + 1.2), Verdict::Allow(_)));
+        // Another unknown kid within the interval is refused at once.
+        let stranger = token(Algorithm::EdDSA, Some("c"), &claims(json!({})));
+        assert!(matches!(
+            check(&p, &stranger, NOW + 2.0),
+            Verdict::Deny {
+                reason: Reason::NoMatchingKey,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_changed_key_set_empties_the_cache() {
+        let p = policy();
+        deliver(&p, NOW, &[jwk(Algorithm::ES256, Some("a"))]);
+        let t = token(Algorithm::ES256, Some("a"), &claims(json!({})));
+        assert!(matches!(check(&p, &t, NOW), Verdict::Allow(_)));
+        assert!(matches!(check(&p, &t, NOW), Verdict::Allow(_)));
+        assert_eq!(p.providers()[0].cache.hits(), 1);
+        // The issuer retired key a.
+        deliver(&p, NOW + 700.0, &[jwk(Algorithm::EdDSA, Some("b"))]);
+        assert!(matches!(
+            check(&p, &t, NOW + 701.0),
+            Verdict::Deny {
+                reason: Reason::NoMatchingKey,
+                ..
+            } | Verdict::Wait(_)
+        ));
+        assert_eq!(
+            p.providers()[0].cache.hits(),
+            1,
+            "not served from the cache"
+        );
+    }
+
+    #[test]
+    fn remote_and_local_keys_exclude_each_other() {
+        let config = json!({"providers": {"idp": {
+            "jwks": jwks(&[jwk(Algorithm::ES256, None)]),
+            "remote_jwks": {"http_uri": {"uri": "http://idp/keys", "cluster": "idp"}}
+        }}});
+        let Err(error) = Policy::from_json(config.to_string().as_bytes()) else {
+            panic!()
+        };
+        assert_eq!(error.path, "providers.idp");
     }
 }

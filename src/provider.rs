@@ -14,6 +14,7 @@ use crate::jwt_cache::JwtCache;
 use crate::key::SignatureHost;
 use crate::matcher::StringMatcher;
 use crate::reason::Reason;
+use crate::remote::RemoteJwks;
 use serde_json::Value;
 use std::rc::Rc;
 
@@ -31,7 +32,7 @@ pub struct Provider {
     require_expiration: bool,
     max_lifetime_seconds: Option<f64>,
     clock_skew_seconds: f64,
-    pub keys: KeySet,
+    pub keys: Keys,
     pub locations: Vec<Location>,
     /// Keep the token in the request after it verified.
     pub forward: bool,
@@ -40,6 +41,15 @@ pub struct Provider {
     claim_to_headers: Vec<(String, String)>,
     pub clear_route_cache: bool,
     pub cache: JwtCache,
+}
+
+/// Where a provider's keys come from.
+#[derive(Debug)]
+pub enum Keys {
+    /// Given in the configuration (`local_jwks`, or our `jwks`).
+    Local(KeySet),
+    /// Fetched from the issuer (`remote_jwks`).
+    Remote(RemoteJwks),
 }
 
 /// A compiled provider, with a line for each key its key set skipped.
@@ -61,7 +71,24 @@ impl Provider {
             ));
         }
         refuse_unsupported(config, &path)?;
-        let (keys, skipped_keys) = key_set(config, &path)?;
+        let (keys, skipped_keys) = match &config.remote_jwks {
+            Some(remote) => {
+                if config.local_jwks.is_some() || config.jwks.is_some() {
+                    return Err(ConfigError::at(
+                        &path,
+                        "set only one of local_jwks, jwks and remote_jwks",
+                    ));
+                }
+                (
+                    Keys::Remote(RemoteJwks::compile(remote, &format!("{path}.remote_jwks"))?),
+                    Vec::new(),
+                )
+            }
+            None => {
+                let (keys, skipped) = key_set(config, &path)?;
+                (Keys::Local(keys), skipped)
+            }
+        };
         let subjects = config
             .subjects
             .as_ref()
@@ -144,9 +171,40 @@ impl Provider {
         }
         let jws = parse()?;
         self.check_claims(&jws, audiences, now)?;
-        self.keys.verify(&jws, host)?;
+        match &self.keys {
+            Keys::Local(keys) => keys.verify(&jws, host)?,
+            Keys::Remote(remote) => remote
+                .keys()
+                .ok_or(Reason::JwksFetchFailed)?
+                .verify(&jws, host)?,
+        }
         self.cache.insert(&jws);
         Ok(jws)
+    }
+
+    /// How many keys the provider holds now.
+    pub fn key_count(&self) -> usize {
+        match &self.keys {
+            Keys::Local(keys) => keys.len(),
+            Keys::Remote(remote) => remote.keys().map_or(0, |keys| keys.len()),
+        }
+    }
+
+    pub fn remote(&self) -> Option<&RemoteJwks> {
+        match &self.keys {
+            Keys::Remote(remote) => Some(remote),
+            Keys::Local(_) => None,
+        }
+    }
+
+    /// For a provider with remote keys that failed with `reason`: whether a fetch is coming
+    /// that may change the answer, so the request can wait for it.
+    pub fn fetch_may_help(&self, reason: &Reason, now: f64) -> bool {
+        match (self.remote(), reason) {
+            (Some(remote), Reason::JwksFetchFailed) => remote.first_fetch_pending(),
+            (Some(remote), Reason::NoMatchingKey) => remote.want_early_fetch(now),
+            _ => false,
+        }
     }
 
     /// Every check but the signature, in Envoy's order: issuer, time, audiences, subject,
@@ -276,11 +334,6 @@ fn refuse_unsupported(config: &config::JwtProvider, path: &str) -> Result<(), Co
             "normalize_payload_in_metadata",
             config.normalize_payload_in_metadata.is_some(),
             metadata,
-        ),
-        (
-            "remote_jwks",
-            config.remote_jwks.is_some(),
-            "not supported yet: push the key set through local_jwks or jwks",
         ),
     ];
     match refusals.iter().find(|(_, set, _)| *set) {

@@ -62,6 +62,8 @@ pub enum Reason {
     SubjectNotAllowed,
     /// No key of the provider matches the token's `kid` and `alg`.
     NoMatchingKey,
+    /// The provider's keys come from its issuer and none could be fetched yet.
+    JwksFetchFailed,
     Ed25519SignatureWrongLength,
     VerificationFailed,
     /// A rule's claim condition is not met; carries the claim's name.
@@ -70,7 +72,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every value [`Reason::code`] takes, in a fixed order (one metric each).
-    pub const CODES: [&'static str; 12] = [
+    pub const CODES: [&'static str; 13] = [
         "missing",
         "multiple_tokens",
         "malformed",
@@ -81,6 +83,7 @@ impl Reason {
         "audience",
         "subject",
         "unknown_key",
+        "jwks_fetch",
         "bad_signature",
         "claims",
     ];
@@ -108,6 +111,7 @@ impl Reason {
             Reason::AudienceNotAllowed => "audience",
             Reason::SubjectNotAllowed => "subject",
             Reason::NoMatchingKey => "unknown_key",
+            Reason::JwksFetchFailed => "jwks_fetch",
             Reason::Ed25519SignatureWrongLength | Reason::VerificationFailed => "bad_signature",
             Reason::ClaimsNotSatisfied(_) => "claims",
         }
@@ -163,6 +167,7 @@ impl fmt::Display for Reason {
             Reason::NoMatchingKey => {
                 f.write_str("Jwks doesn't have key to match kid or alg from Jwt")
             }
+            Reason::JwksFetchFailed => f.write_str("Jwks remote fetch is failed"),
             Reason::Ed25519SignatureWrongLength => {
                 f.write_str("Jwt ED25519 signature is wrong length")
             }

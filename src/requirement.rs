@@ -258,6 +258,9 @@ pub struct Session<'a> {
     host: Option<&'a dyn SignatureHost>,
     /// The first token failure seen, to explain a later refusal that has no reason of its own.
     pub first_failure: Option<Reason>,
+    /// Providers whose keys are being fetched (or will be) in a way that may change a
+    /// failure seen here.
+    pub fetch_wanted: Vec<usize>,
 }
 
 impl<'a> Session<'a> {
@@ -275,6 +278,7 @@ impl<'a> Session<'a> {
             now,
             host,
             first_failure: None,
+            fetch_wanted: Vec::new(),
         }
     }
 
@@ -401,6 +405,12 @@ impl<'a> Session<'a> {
             });
         if let Err(reason) = &result {
             self.first_failure.get_or_insert(reason.clone());
+            let index = key.1;
+            if !self.fetch_wanted.contains(&index)
+                && self.providers[index].fetch_may_help(reason, now)
+            {
+                self.fetch_wanted.push(index);
+            }
         }
         self.results.push((key, result.clone()));
         result

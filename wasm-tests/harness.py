@@ -91,6 +91,41 @@ class EchoUpstream:
         self._server.server_close()
 
 
+class JwksServer:
+    """An issuer's key set endpoint on 127.0.0.1: serves `document` (a dict) with `status`,
+    and counts the fetches."""
+
+    def __init__(self, document=None):
+        self.port = free_port()
+        self.document = document or {"keys": []}
+        self.status = 200
+        self.fetches = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                server.fetches += 1
+                body = json.dumps(server.document).encode()
+                self.send_response(server.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+
 class Envoy:
     """One Envoy process from a template in envoy/, with its own ports and log."""
 

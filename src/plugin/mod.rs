@@ -1,7 +1,9 @@
-//! The proxy-wasm glue: a root context that compiles each configuration Envoy or istiod pushes,
-//! and an HTTP context per request that hands the headers to [`Policy::check`] and carries
-//! out the verdict. Host calls live in `host`, metrics in `stats`.
+//! The proxy-wasm glue: a root context that compiles each configuration Envoy or istiod pushes
+//! and fetches remote key sets, and an HTTP context per request that hands the headers to
+//! [`Policy::check`] and carries out the verdict. Host calls live in `host`, key set fetches
+//! in `fetch`, metrics in `stats`.
 
+mod fetch;
 mod host;
 mod stats;
 
@@ -12,6 +14,7 @@ use crate::request::Request;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -22,21 +25,42 @@ proxy_wasm::main! {{
 }}
 
 /// How often counters are handed to the host.
-const FLUSH_PERIOD: Duration = Duration::from_secs(1);
+const FLUSH_PERIOD: f64 = 1.0;
+/// How often the root context wakes up: every second to hand over counters, ten times a
+/// second when remote key sets may be wanted (a request may be waiting for one).
+const SLOW_TICK: Duration = Duration::from_secs(1);
+const FAST_TICK: Duration = Duration::from_millis(100);
 
 /// What one configuration compiled to, shared by every request until the next push.
 struct Active {
     policy: Policy,
     host_signatures: bool,
     cache_reported: stats::CacheReported,
+    /// HTTP contexts held until a key set fetch ends.
+    waiting: RefCell<Vec<u32>>,
 }
 
 #[derive(Default)]
 struct Root {
     active: Option<Rc<Active>>,
+    flushed_at: Cell<f64>,
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        if let Some(active) = &self.active {
+            if fetch::answered(&active.policy, token, body_size, now()) {
+                wake(active);
+            }
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
@@ -89,31 +113,46 @@ impl RootContext for Root {
              {} key(s); RSA PKCS#1 and ECDSA signatures checked {}",
             policy.generation().map_or("none".to_string(), |g| g.to_string()),
             policy.providers().len(),
-            policy.providers().iter().map(|p| p.keys.len()).sum::<usize>(),
+            policy.providers().iter().map(|p| p.key_count()).sum::<usize>(),
             if host_signatures { "by Envoy (verify_signature)" } else { "in the VM" }
         );
         // What the previous configuration counted is reported before it goes.
         self.flush();
         stats::configuration_applied(policy.generation());
-        self.active = Some(Rc::new(Active {
+        let remote = policy.providers().iter().any(|p| p.remote().is_some());
+        let active = Rc::new(Active {
             policy,
             host_signatures,
             cache_reported: stats::CacheReported::default(),
-        }));
-        if let Err(status) = hostcalls::set_tick_period(FLUSH_PERIOD) {
-            log::warn!(
-                "jwt-policy: no tick, metrics are reported only on reconfiguration: {status:?}"
-            );
+            waiting: RefCell::new(Vec::new()),
+        });
+        if remote {
+            fetch::poll(&active.policy, now());
+        }
+        self.active = Some(active);
+        let tick = if remote { FAST_TICK } else { SLOW_TICK };
+        if let Err(status) = hostcalls::set_tick_period(tick) {
+            log::warn!("jwt-policy: no tick, so no metrics and no key set refresh: {status:?}");
         }
         true
     }
 
     fn on_tick(&mut self) {
-        self.flush();
+        let now = now();
+        if let Some(active) = &self.active {
+            if fetch::poll(&active.policy, now) {
+                wake(active);
+            }
+        }
+        if now - self.flushed_at.get() >= FLUSH_PERIOD {
+            self.flushed_at.set(now);
+            self.flush();
+        }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Filter {
+            context_id,
             active: self.active.clone(),
         }))
     }
@@ -134,6 +173,7 @@ impl Root {
 }
 
 struct Filter {
+    context_id: u32,
     active: Option<Rc<Active>>,
 }
 
@@ -145,41 +185,99 @@ impl HttpContext for Filter {
             // Envoy does not start a filter whose configuration failed; refuse, never pass.
             return host::refuse(503, "jwt-policy has no configuration");
         };
-        let map = match host::request_header_map() {
-            Ok(map) => map,
-            Err(status) => {
-                log::error!("jwt-policy: cannot read request headers: status {status}");
-                return host::refuse(500, "jwt-policy cannot read the request headers");
-            }
-        };
-        let Some(request) = Request::from_header_map(&map) else {
-            log::error!("jwt-policy: the host sent a malformed header map");
-            return host::refuse(500, "jwt-policy cannot read the request headers");
-        };
-        let now = match hostcalls::get_current_time() {
-            Ok(time) => time
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
-            Err(status) => {
-                log::error!("jwt-policy: cannot read the host clock: {status:?}");
-                return host::refuse(500, "jwt-policy cannot read the clock");
-            }
-        };
-        let signatures = active
-            .host_signatures
-            .then_some(&host::EnvoySignatures as &dyn SignatureHost);
-        let verdict = active.policy.check(&request, now, signatures);
-        stats::count(&verdict);
-        match verdict {
-            Verdict::Allow(edits) | Verdict::NotRequired(edits) => {
-                host::apply(&edits);
-                Action::Continue
-            }
-            Verdict::Deny { reason, response } => {
-                log::debug!("jwt-policy: denied ({}): {reason}", reason.code());
-                host::send(&response);
+        match decide(&active, true) {
+            Some(action) => action,
+            None => {
+                // Held until the key set fetch it waits for ends (see `wake`).
+                active.waiting.borrow_mut().push(self.context_id);
                 Action::Pause
             }
         }
     }
+}
+
+/// Decides the request of the current context and carries the verdict out; `None` when it
+/// is to wait for a key set (only when `may_wait`).
+fn decide(active: &Active, may_wait: bool) -> Option<Action> {
+    let map = match host::request_header_map() {
+        Ok(map) => map,
+        Err(status) => {
+            log::error!("jwt-policy: cannot read request headers: status {status}");
+            return Some(host::refuse(
+                500,
+                "jwt-policy cannot read the request headers",
+            ));
+        }
+    };
+    let Some(request) = Request::from_header_map(&map) else {
+        log::error!("jwt-policy: the host sent a malformed header map");
+        return Some(host::refuse(
+            500,
+            "jwt-policy cannot read the request headers",
+        ));
+    };
+    // Without the time no expiry can be checked: refuse rather than guess.
+    let Some(now) = clock() else {
+        log::error!("jwt-policy: cannot read the host clock");
+        return Some(host::refuse(500, "jwt-policy cannot read the clock"));
+    };
+    let signatures = active
+        .host_signatures
+        .then_some(&host::EnvoySignatures as &dyn SignatureHost);
+    let verdict = if may_wait {
+        active.policy.check_or_wait(&request, now, signatures)
+    } else {
+        active.policy.check(&request, now, signatures)
+    };
+    stats::count(&verdict);
+    match verdict {
+        Verdict::Allow(edits) | Verdict::NotRequired(edits) => {
+            host::apply(&edits);
+            Some(Action::Continue)
+        }
+        Verdict::Wait(_) => None,
+        Verdict::Deny { reason, response } => {
+            log::debug!("jwt-policy: denied ({}): {reason}", reason.code());
+            host::send(&response);
+            Some(Action::Pause)
+        }
+    }
+}
+
+/// Decides every held request once no key set fetch is in flight any more: each is decided
+/// now with the keys there are, and goes on or is refused.
+fn wake(active: &Active) {
+    let fetching = active
+        .policy
+        .providers()
+        .iter()
+        .any(|p| p.remote().is_some_and(|r| r.in_flight().is_some()));
+    if fetching {
+        return;
+    }
+    let held: Vec<u32> = active.waiting.borrow_mut().drain(..).collect();
+    for context_id in held {
+        // A context whose client went away is gone; nothing to do for it.
+        if hostcalls::set_effective_context(context_id).is_err() {
+            continue;
+        }
+        if decide(active, false) == Some(Action::Continue) {
+            if let Err(status) = hostcalls::resume_http_request() {
+                log::warn!("jwt-policy: cannot resume a held request: {status:?}");
+            }
+        }
+    }
+}
+
+/// Unix time in seconds, from the host's clock.
+fn clock() -> Option<f64> {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
+}
+
+/// The time for scheduling fetches and counters, where a broken clock only delays them.
+fn now() -> f64 {
+    clock().unwrap_or(0.0)
 }

@@ -56,6 +56,8 @@ pub fn define_all() {
             metrics::CACHE_MISSES,
             metrics::CONFIG_APPLIED,
             metrics::CONFIG_REJECTED,
+            metrics::JWKS_FETCH_SUCCESS,
+            metrics::JWKS_FETCH_FAILED,
         ] {
             stats.id(MetricType::Counter, name);
         }
@@ -80,6 +82,15 @@ pub fn configuration_applied(generation: Option<u32>) {
             stats.set(metrics::GENERATION, u64::from(generation));
         }
     });
+}
+
+pub fn jwks_fetched(success: bool) {
+    let name = if success {
+        metrics::JWKS_FETCH_SUCCESS
+    } else {
+        metrics::JWKS_FETCH_FAILED
+    };
+    STATS.with_borrow_mut(|stats| stats.add(name, 1));
 }
 
 pub fn configuration_rejected() {
