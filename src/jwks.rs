@@ -266,6 +266,21 @@ fn family_algorithms(
     }
 }
 
+/// Why a required member is missing, with the likely cause when it is YAML 1.1 (kubectl's
+/// YAML) reading an unquoted `y:` as the boolean true, or `n:` as false.
+fn missing(jwk: &Map<String, Value>, member: &str) -> String {
+    let boolean = match member {
+        "y" => "true",
+        "n" => "false",
+        _ => return "is required".into(),
+    };
+    if jwk.contains_key(boolean) {
+        format!("is required (there is a member \"{boolean}\": YAML 1.1, which kubectl reads, turns an unquoted {member}: into {boolean}; quote it: \"{member}\":)")
+    } else {
+        "is required".into()
+    }
+}
+
 fn optional_string<'a>(
     jwk: &'a Map<String, Value>,
     member: &'static str,
@@ -278,7 +293,7 @@ fn optional_string<'a>(
 }
 
 fn member_bytes(jwk: &Map<String, Value>, member: &'static str) -> Result<Vec<u8>, KeyError> {
-    let text = optional_string(jwk, member)?.ok_or((Some(member), "is required".to_string()))?;
+    let text = optional_string(jwk, member)?.ok_or_else(|| (Some(member), missing(jwk, member)))?;
     let bytes = b64::decode(text.as_bytes()).ok_or((
         Some(member),
         "is not strict base64url (RFC 7515 §2: no padding, no +/)".to_string(),
@@ -582,6 +597,13 @@ mod tests {
         let mut rsa = jwk(Algorithm::RS256, None);
         rsa["n"] = json!(format!("{}=", rsa["n"].as_str().unwrap()));
         assert_eq!(parse_error(rsa).path, "keys[0].n");
+
+        let mut yaml_y = jwk(Algorithm::ES256, None);
+        let y = yaml_y.as_object_mut().unwrap().remove("y").unwrap();
+        yaml_y["true"] = y;
+        let error = parse_error(yaml_y);
+        assert_eq!(error.path, "keys[0].y");
+        assert!(error.message.contains("quote it"), "{}", error.message);
 
         let mut missing_e = jwk(Algorithm::RS256, None);
         missing_e.as_object_mut().unwrap().remove("e");

@@ -49,7 +49,7 @@ pub enum Keys {
     /// Given in the configuration (`local_jwks`, or our `jwks`).
     Local(KeySet),
     /// Fetched from the issuer (`remote_jwks`).
-    Remote(RemoteJwks),
+    Remote(Box<RemoteJwks>),
 }
 
 /// A compiled provider, with a line for each key its key set skipped.
@@ -80,7 +80,10 @@ impl Provider {
                     ));
                 }
                 (
-                    Keys::Remote(RemoteJwks::compile(remote, &format!("{path}.remote_jwks"))?),
+                    Keys::Remote(Box::new(RemoteJwks::compile(
+                        remote,
+                        &format!("{path}.remote_jwks"),
+                    )?)),
                     Vec::new(),
                 )
             }
