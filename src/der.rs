@@ -40,7 +40,7 @@ pub fn ec_spki(curve_oid: &[u8], sec1_point: &[u8]) -> Vec<u8> {
 
 /// An ECDSA signature as DER, from the raw `R || S` of a JWS (both halves the same length).
 pub fn ecdsa_signature(raw: &[u8]) -> Vec<u8> {
-    let (r, s) = raw.split_at(raw.len() / 2);
+    let (r, s) = raw.split_at_checked(raw.len() / 2).unwrap_or((raw, &[]));
     let mut integers = Vec::with_capacity(raw.len() + 8);
     integer(&mut integers, r);
     integer(&mut integers, s);
@@ -62,10 +62,13 @@ fn spki(mut body: Vec<u8>, public_key: &[u8]) -> Vec<u8> {
 /// A non-negative INTEGER from big-endian bytes: minimal, with a zero byte where the top bit
 /// would otherwise make it negative.
 fn integer(out: &mut Vec<u8>, big_endian: &[u8]) {
-    let first = big_endian.iter().position(|&b| b != 0);
-    let digits = first.map_or(&[0u8][..], |i| &big_endian[i..]);
+    let digits = big_endian
+        .iter()
+        .position(|&b| b != 0)
+        .and_then(|first| big_endian.get(first..))
+        .unwrap_or(&[0]);
     let mut content = Vec::with_capacity(digits.len() + 1);
-    if digits[0] & 0x80 != 0 {
+    if digits.first().is_some_and(|top| top & 0x80 != 0) {
         content.push(0);
     }
     content.extend_from_slice(digits);
@@ -81,7 +84,7 @@ fn tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
         let bytes = len.to_be_bytes();
         let skip = bytes.iter().take_while(|&&b| b == 0).count();
         out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
+        out.extend_from_slice(bytes.get(skip..).unwrap_or_default());
     }
     out.extend_from_slice(content);
 }

@@ -105,8 +105,9 @@ impl Location {
                 // Several lines of one header reach a filter joined with commas.
                 let mut rest = value;
                 loop {
-                    let (element, tail) = match rest.iter().position(|&b| b == b',') {
-                        Some(comma) => (&rest[..comma], rest.get(comma + 1..)),
+                    let comma = rest.iter().position(|&b| b == b',');
+                    let (element, tail) = match comma.and_then(|at| rest.split_at_checked(at)) {
+                        Some((element, tail)) => (element, tail.get(1..)),
                         None => (rest, None),
                     };
                     if let Some(token) = prefix.strip(element.trim_ascii()) {

@@ -62,7 +62,7 @@ fn read_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     for (i, byte) in bytes.iter().enumerate().take(10) {
         value |= u64::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
-            return Some((value, &bytes[i + 1..]));
+            return bytes.get(i + 1..).map(|rest| (value, rest));
         }
     }
     None

@@ -2,6 +2,22 @@
 //!
 //! Everything but `plugin` is plain Rust with no dependency on the host, so it runs and is
 //! tested natively; `plugin` is the thin proxy-wasm glue.
+//!
+//! No panic by construction: a panic in the VM aborts it, and every later request on its
+//! worker fails. Outside tests, clippy (with `-D warnings`, in CI) refuses whatever can
+//! panic on bad input: `unwrap`, `expect`, `panic!`, unchecked indexing and slicing.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
 
 pub mod alg;
 pub mod b64;

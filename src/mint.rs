@@ -122,15 +122,27 @@ impl SigningKey {
             }),
             SigningKey::P256(key) => ec_jwk(
                 "P-256",
-                &key.verifying_key().to_sec1_point(false).as_bytes()[1..],
+                key.verifying_key()
+                    .to_sec1_point(false)
+                    .as_bytes()
+                    .get(1..)
+                    .unwrap_or_default(),
             ),
             SigningKey::P384(key) => ec_jwk(
                 "P-384",
-                &key.verifying_key().to_sec1_point(false).as_bytes()[1..],
+                key.verifying_key()
+                    .to_sec1_point(false)
+                    .as_bytes()
+                    .get(1..)
+                    .unwrap_or_default(),
             ),
             SigningKey::P521(key) => ec_jwk(
                 "P-521",
-                &key.verifying_key().to_sec1_point(false).as_bytes()[1..],
+                key.verifying_key()
+                    .to_sec1_point(false)
+                    .as_bytes()
+                    .get(1..)
+                    .unwrap_or_default(),
             ),
             SigningKey::Ed25519(key) => {
                 json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(key.verifying_key().as_bytes())})
@@ -243,9 +255,9 @@ fn random_scalar<K>(len: usize, make: impl Fn(&[u8]) -> Option<K>) -> K {
     let mut bytes = vec![0u8; len];
     loop {
         OsRng.fill_bytes(&mut bytes);
-        if len == 66 {
+        if let (66, Some(top)) = (len, bytes.first_mut()) {
             // A P-521 scalar has 521 bits: the top byte holds only one.
-            bytes[0] &= 0x01;
+            *top &= 0x01;
         }
         if let Some(key) = make(&bytes) {
             return key;

@@ -302,7 +302,9 @@ impl Policy {
     ) {
         let mut path: Option<String> = None;
         for (token, p) in verified {
-            let provider = &self.providers[*p];
+            let Some(provider) = self.providers.get(*p) else {
+                continue;
+            };
             if let Ok(jws) = session.jws(*token) {
                 provider.forwarded_headers(&jws, &mut edits.add_headers);
             }
@@ -310,23 +312,27 @@ impl Policy {
             if provider.forward {
                 continue;
             }
-            for (place_provider, location) in &tokens.found[*token].places {
+            let places = tokens
+                .found
+                .get(*token)
+                .map_or(&[][..], |f| f.places.as_slice());
+            for (place_provider, location) in places {
                 if place_provider != p {
                     continue;
                 }
-                match &provider.locations[*location] {
-                    Location::Header { name, .. } => {
+                match provider.locations.get(*location) {
+                    Some(Location::Header { name, .. }) => {
                         if !edits.remove_headers.contains(name) {
                             edits.remove_headers.push(name.clone());
                         }
                     }
-                    Location::Param(name) => {
+                    Some(Location::Param(name)) => {
                         let current = path.as_deref().unwrap_or_else(|| request.path_and_query());
                         path = Some(remove_query_param(current, name));
                     }
                     // Envoy leaves a cookie in place too: removing one would mean rewriting
                     // a header that holds others.
-                    Location::Cookie(_) => {}
+                    Some(Location::Cookie(_)) | None => {}
                 }
             }
         }

@@ -125,8 +125,9 @@ impl<'a> Request<'a> {
             .filter_map(move |pair| {
                 let pair = pair.trim_ascii();
                 let eq = pair.iter().position(|&b| b == b'=')?;
-                (&pair[..eq] == name.as_bytes()).then(|| {
-                    let value = &pair[eq + 1..];
+                let (key, value) = pair.split_at_checked(eq)?;
+                let value = value.get(1..)?;
+                (key == name.as_bytes()).then(|| {
                     // RFC 6265 §4.1.1 allows a value in double quotes.
                     value
                         .strip_prefix(b"\"")

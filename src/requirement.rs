@@ -201,12 +201,17 @@ impl<'r> RequestTokens<'r> {
                 location.find(request, &mut |token| tokens.add(p, l, token));
                 // Two different tokens already refuse the request for this provider; a third
                 // changes nothing, so a header of ten thousand of them costs one pass.
-                if tokens.by_provider[p].len() > 1 {
+                if tokens.of(p).len() > 1 {
                     break;
                 }
             }
         }
         tokens
+    }
+
+    /// The distinct tokens in a provider's locations (indices into `found`).
+    fn of(&self, provider: usize) -> &[usize] {
+        self.by_provider.get(provider).map_or(&[], Vec::as_slice)
     }
 
     fn add(&mut self, provider: usize, location: usize, token: Cow<'r, str>) -> ControlFlow<()> {
@@ -285,8 +290,11 @@ impl<'a> Session<'a> {
     /// The parsed token, parsed at most once per request.
     pub fn jws(&mut self, token: usize) -> Result<Rc<Jws>, Reason> {
         let tokens = self.tokens;
-        self.parsed[token]
-            .get_or_insert_with(|| Jws::parse(&tokens.found[token].token).map(Rc::new))
+        let (Some(slot), Some(found)) = (self.parsed.get_mut(token), tokens.found.get(token))
+        else {
+            return Err(Reason::VerificationFailed);
+        };
+        slot.get_or_insert_with(|| Jws::parse(&found.token).map(Rc::new))
             .clone()
     }
 
@@ -297,7 +305,7 @@ impl<'a> Session<'a> {
             Requirement::Provider {
                 provider,
                 audiences,
-            } => match self.tokens.by_provider[*provider].as_slice() {
+            } => match self.tokens.of(*provider) {
                 [] => Err(Reason::Missing),
                 [token] => {
                     self.authenticate(*token, *provider, audiences.as_deref())?;
@@ -368,18 +376,22 @@ impl<'a> Session<'a> {
     /// providers whose locations hold it, the one with its issuer, else one without an issuer.
     fn provider_for(&mut self, token: usize) -> Result<usize, Reason> {
         let (providers, tokens) = (self.providers, self.tokens);
-        let places = &tokens.found[token].places;
+        let places = tokens
+            .found
+            .get(token)
+            .map_or(&[][..], |f| f.places.as_slice());
         let issuer = self.jws(token)?.claims.issuer().map(str::to_owned);
+        let issuer_of = |p: usize| providers.get(p).map(|provider| provider.issuer.clone());
         let by_issuer = places
             .iter()
             .map(|(p, _)| *p)
-            .find(|p| issuer.is_some() && providers[*p].issuer == issuer);
+            .find(|p| issuer.is_some() && issuer_of(*p) == Some(issuer.clone()));
         by_issuer
             .or_else(|| {
                 places
                     .iter()
                     .map(|(p, _)| *p)
-                    .find(|p| providers[*p].issuer.is_none())
+                    .find(|p| issuer_of(*p) == Some(None))
             })
             .ok_or(Reason::UnknownIssuer)
     }
@@ -394,21 +406,23 @@ impl<'a> Session<'a> {
         if let Some((_, result)) = self.results.iter().find(|(k, _)| *k == key) {
             return result.clone();
         }
-        let (now, host, tokens) = (self.now, self.host, self.tokens);
-        let provider = &self.providers[provider];
-        let text = &tokens.found[token].token;
+        let (now, host, tokens, providers) = (self.now, self.host, self.tokens, self.providers);
+        let (Some(provider), Some(found)) = (providers.get(provider), tokens.found.get(token))
+        else {
+            return Err(Reason::VerificationFailed);
+        };
         let result = provider
-            .authenticate(text, || self.jws(token), audiences, now, host)
+            .authenticate(&found.token, || self.jws(token), audiences, now, host)
             .map(|jws| {
                 // A cache hit stands in for parsing the token.
-                self.parsed[token].get_or_insert(Ok(jws));
+                if let Some(slot) = self.parsed.get_mut(token) {
+                    slot.get_or_insert(Ok(jws));
+                }
             });
         if let Err(reason) = &result {
             self.first_failure.get_or_insert(reason.clone());
             let index = key.1;
-            if !self.fetch_wanted.contains(&index)
-                && self.providers[index].fetch_may_help(reason, now)
-            {
+            if !self.fetch_wanted.contains(&index) && provider.fetch_may_help(reason, now) {
                 self.fetch_wanted.push(index);
             }
         }
