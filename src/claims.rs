@@ -1,6 +1,7 @@
 //! A verified token's claims, and the checks Envoy runs on them: time with clock skew, issuer,
 //! audiences. Types of the registered claims were checked when the token was parsed.
 
+use crate::reason::Reason;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +57,20 @@ impl Claims {
     }
 }
 
+impl Claims {
+    /// `nbf` and `exp` against `now`, both with `skew` seconds of leeway (Envoy's rule:
+    /// not yet valid if `now + skew < nbf`, expired if `now > exp + skew`).
+    pub fn check_time(&self, now: f64, skew: f64) -> Result<(), Reason> {
+        if self.number("nbf").is_some_and(|nbf| now + skew < nbf) {
+            return Err(Reason::NotYetValid);
+        }
+        if self.number("exp").is_some_and(|exp| now > exp + skew) {
+            return Err(Reason::Expired);
+        }
+        Ok(())
+    }
+}
+
 /// Audiences compared the way `jwt_verify_lib` does: one leading `http://` or `https://` and one
 /// trailing `/` do not count, so `https://api.example.com/` matches `api.example.com`.
 pub fn normalize_audience(audience: &str) -> &str {
@@ -99,6 +114,23 @@ mod tests {
         assert_eq!(c.lookup("realm_access.missing"), None);
         assert_eq!(c.lookup("realm_access.roles.x"), None);
         assert_eq!(c.lookup(""), None);
+    }
+
+    #[test]
+    fn time_rule_is_jwt_verify_libs() {
+        // The boundaries of jwt_verify_lib's time vectors (exp 1605052800, nbf 1605050800).
+        let c = claims(json!({"exp": 1_605_052_800u64, "nbf": 1_605_050_800u64}));
+        let (exp, nbf) = (1_605_052_800.0, 1_605_050_800.0);
+        assert_eq!(c.check_time(exp + 50.0, 60.0), Ok(()));
+        assert_eq!(c.check_time(exp + 70.0, 60.0), Err(Reason::Expired));
+        assert_eq!(c.check_time(exp + 9.0, 10.0), Ok(()));
+        assert_eq!(c.check_time(exp + 11.0, 10.0), Err(Reason::Expired));
+        assert_eq!(c.check_time(nbf - 50.0, 60.0), Ok(()));
+        assert_eq!(c.check_time(nbf - 70.0, 60.0), Err(Reason::NotYetValid));
+        assert_eq!(c.check_time(nbf - 9.0, 10.0), Ok(()));
+        assert_eq!(c.check_time(nbf - 11.0, 10.0), Err(Reason::NotYetValid));
+        // Both bounds include the skew: exactly exp + 60 is still valid.
+        assert_eq!(c.check_time(exp + 60.0, 60.0), Ok(()));
     }
 
     #[test]

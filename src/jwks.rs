@@ -624,9 +624,9 @@ mod tests {
         off_curve["y"] = off_curve["x"].clone();
         assert!(parse_error(off_curve).message.contains("not on the curve"));
 
-        let mut short_x = jwk(Algorithm::ES384, None);
-        short_x["x"] = json!(b64::encode(&[1u8; 32]));
-        assert!(parse_error(short_x).message.contains("48 bytes"));
+        let mut long_x = jwk(Algorithm::ES384, None);
+        long_x["x"] = json!(b64::encode(&[1u8; 49]));
+        assert!(parse_error(long_x).message.contains("at most 48 bytes"));
 
         let mut mismatched = jwk(Algorithm::ES256, None);
         mismatched["alg"] = json!("ES384");

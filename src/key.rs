@@ -131,20 +131,24 @@ impl Key {
         })
     }
 
-    /// An EC key from its affine coordinates, each exactly the curve's size (RFC 7518 §6.2.1.2).
+    /// An EC key from its affine coordinates. RFC 7518 §6.2.1.2 wants each exactly the
+    /// curve's size, but key sets in the field drop leading zero bytes (a P-521 `y` of 65
+    /// bytes), which BoringSSL, and so Envoy, accepts: shorter is padded, longer refused.
     pub fn ec(kid: Option<String>, curve: Curve, x: &[u8], y: &[u8]) -> Result<Key, String> {
         let size = curve.coordinate_len();
-        if x.len() != size || y.len() != size {
+        if x.len() > size || y.len() > size {
             return Err(format!(
-                "x and y must each be {size} bytes for {curve:?}, got {} and {}",
+                "x and y must each be at most {size} bytes for {curve:?}, got {} and {}",
                 x.len(),
                 y.len()
             ));
         }
         let mut point = Vec::with_capacity(1 + 2 * size);
         point.push(0x04);
-        point.extend_from_slice(x);
-        point.extend_from_slice(y);
+        for coordinate in [x, y] {
+            point.resize(point.len() + size - coordinate.len(), 0);
+            point.extend_from_slice(coordinate);
+        }
         let not_on_curve = |_| "the point (x, y) is not on the curve".to_string();
         let material = match curve {
             Curve::P256 => Material::P256(

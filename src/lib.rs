@@ -24,6 +24,8 @@ pub mod b64;
 pub mod claims;
 pub mod conditions;
 pub mod config;
+#[cfg(test)]
+mod conformance;
 pub mod der;
 pub mod extract;
 pub mod host_signature;

@@ -224,16 +224,8 @@ impl Provider {
                 return Err(Reason::UnknownIssuer);
             }
         }
-        if claims
-            .number("nbf")
-            .is_some_and(|nbf| now + self.clock_skew_seconds < nbf)
-        {
-            return Err(Reason::NotYetValid);
-        }
+        claims.check_time(now, self.clock_skew_seconds)?;
         let exp = claims.number("exp");
-        if exp.is_some_and(|exp| now > exp + self.clock_skew_seconds) {
-            return Err(Reason::Expired);
-        }
         let audiences = audiences.unwrap_or(&self.audiences);
         if !audiences.is_empty() && !audience_allowed(claims, audiences) {
             return Err(Reason::AudienceNotAllowed);
