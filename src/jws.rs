@@ -44,7 +44,9 @@ impl Jws {
         ) else {
             return Err(Reason::BadFormat);
         };
-        if header_b64.is_empty() || payload_b64.is_empty() {
+        // An empty signature is an unsecured JWS (RFC 7515 §A.5), which no key verifies:
+        // refused as malformed before any claim is looked at, as Envoy does.
+        if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
             return Err(Reason::BadFormat);
         }
 
@@ -182,6 +184,9 @@ mod tests {
             format!(".{good}"),
             good.replacen('.', "..", 1),
             format!("{good}.x"),
+            good.rsplit_once('.')
+                .map(|(input, _)| format!("{input}."))
+                .unwrap(),
         ] {
             assert_eq!(Jws::parse(&bad).unwrap_err(), Reason::BadFormat, "{bad}");
         }
