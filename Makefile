@@ -5,6 +5,7 @@
 #   make test    unit tests, then the module in real Envoy (wasm-tests/)
 #   make lint    rustfmt and clippy, as CI runs them
 #   make bench   the module against Envoy's native jwt_authn (not part of make test)
+#   make fuzz-diff  100,000 requests to native jwt_authn and the module, compared (results/fuzz-diff.md)
 #   make oci     an OCI image of the module for Istio, round-tripped through a local registry
 #
 # A fresh machine needs only the Rust toolchain and Python 3: everything else (the wasm
@@ -25,7 +26,7 @@ export ENVOY_BIN       = $(abspath $(VENV))/lib/python3/site-packages/envoy/_bin
 export JWT_POLICY_WASM = $(abspath $(MODULE))
 export JWT_POLICY_BIN  = $(abspath $(TOOL))
 
-.PHONY: build demo test unit wasm-test lint bench oci tool clean .wasm-target .wasm-opt
+.PHONY: build demo test unit wasm-test lint bench fuzz-diff oci tool clean .wasm-target .wasm-opt
 
 build: $(MODULE)
 	@echo "$(abspath $(MODULE)) ($$(stat -c %s $(MODULE)) bytes)"
@@ -62,6 +63,11 @@ bench: $(MODULE) $(TOOL) $(VENV)/.installed
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || \
 	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; }
 	$(PYTHON) wasm-tests/bench.py
+
+# DIFF_REQUESTS and DIFF_SEED choose the campaign; every disagreement outside a documented
+# class is listed in the report and fails the run.
+fuzz-diff: $(MODULE) $(TOOL) $(VENV)/.installed
+	$(PYTHON) wasm-tests/differential.py
 
 lint: | .wasm-target
 	cargo fmt --check

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from harness import ROOT, Envoy, Keys, wasm_filter_config, wasm_path
+from harness import ROOT, ROUTER, Envoy, Keys, native_filter, wasm_filter, wasm_path
 
 ISSUER = "https://issuer.bench"
 ALGORITHMS = [("RS256", "b-rsa"), ("ES256", "b-ec"), ("EdDSA", "b-ed"), ("HS256", "b-hs")]
@@ -79,20 +79,6 @@ def authn(jwks, native, cache=None, host=True):
     if not host:
         config["use_host_signatures"] = False
     return config
-
-
-def native_filter(config):
-    return {"name": "envoy.filters.http.jwt_authn", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
-        **config}}
-
-
-def wasm_filter(config):
-    return {"name": "jwt_policy", "typed_config": wasm_filter_config(config)}
-
-
-ROUTER = {"name": "envoy.filters.http.router", "typed_config": {
-    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
 
 
 def variants(jwks):

@@ -215,6 +215,22 @@ def wasm_filter_config(plugin_config, wasm=None):
     }
 
 
+def wasm_filter(plugin_config, wasm=None):
+    """The module as an HTTP filter."""
+    return {"name": "jwt_policy", "typed_config": wasm_filter_config(plugin_config, wasm)}
+
+
+def native_filter(config):
+    """Envoy's own jwt_authn with the same JwtAuthentication JSON."""
+    return {"name": "envoy.filters.http.jwt_authn", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+        **config}}
+
+
+ROUTER = {"name": "envoy.filters.http.router", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+
+
 def cluster(name, port):
     """A plain HTTP/1.1 cluster to one address on 127.0.0.1."""
     return {"name": name, "connect_timeout": "1s", "type": "STATIC",
