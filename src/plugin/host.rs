@@ -34,28 +34,31 @@ pub fn request_header_map() -> Result<Vec<u8>, u32> {
     }
 }
 
-pub fn apply(edits: &Edits) {
+/// Makes the edits of a request that passes. An edit the host refuses fails the request:
+/// a spoofed identity header left in place, or a token left in the query, must not reach
+/// the upstream.
+pub fn apply(edits: &Edits) -> Result<(), String> {
     let map = MapType::HttpRequestHeaders;
     for name in &edits.remove_headers {
-        if let Err(status) = hostcalls::remove_map_value(map, name) {
-            log::warn!("jwt-policy: cannot remove header {name}: {status:?}");
-        }
+        hostcalls::remove_map_value(map, name)
+            .map_err(|status| format!("cannot remove header {name}: {status:?}"))?;
     }
     for (name, value) in &edits.add_headers {
-        if let Err(status) = hostcalls::add_map_value(map, name, value) {
-            log::warn!("jwt-policy: cannot add header {name}: {status:?}");
-        }
+        hostcalls::add_map_value(map, name, value)
+            .map_err(|status| format!("cannot add header {name}: {status:?}"))?;
     }
     if let Some(path) = &edits.path {
-        if let Err(status) = hostcalls::set_map_value(map, ":path", Some(path)) {
-            log::warn!("jwt-policy: cannot rewrite :path: {status:?}");
-        }
+        hostcalls::set_map_value(map, ":path", Some(path))
+            .map_err(|status| format!("cannot rewrite :path: {status:?}"))?;
     }
+    // Only a route chosen on a header we changed is stale; a host without the function
+    // keeps the route it had, which is no risk to what reaches the upstream.
     if edits.clear_route_cache {
         if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", None) {
             log::warn!("jwt-policy: cannot clear the route cache: {status:?}");
         }
     }
+    Ok(())
 }
 
 /// Sends a refusal and ends the request here.

@@ -232,7 +232,10 @@ fn decide(active: &Active, may_wait: bool) -> Option<Action> {
     stats::count(&verdict);
     match verdict {
         Verdict::Allow(edits) | Verdict::NotRequired(edits) => {
-            host::apply(&edits);
+            if let Err(error) = host::apply(&edits) {
+                log::error!("jwt-policy: {error}");
+                return Some(host::refuse(500, "jwt-policy cannot edit the request"));
+            }
             Some(Action::Continue)
         }
         Verdict::Wait(_) => None,
