@@ -5,7 +5,9 @@
 #   make test    unit tests, then the module in real Envoy (wasm-tests/)
 #   make lint    rustfmt and clippy, as CI runs them
 #   make bench   the module against Envoy's native jwt_authn (not part of make test)
+#   make fuzz    each cargo fuzz target for FUZZ_SECONDS (default 60) on its corpus (results/fuzz.md)
 #   make fuzz-diff  100,000 requests to native jwt_authn and the module, compared (results/fuzz-diff.md)
+#   make soak    a million requests of every kind through the module, 2 workers (results/soak.md)
 #   make oci     an OCI image of the module for Istio, round-tripped through a local registry
 #
 # A fresh machine needs only the Rust toolchain and Python 3: everything else (the wasm
@@ -26,7 +28,7 @@ export ENVOY_BIN       = $(abspath $(VENV))/lib/python3/site-packages/envoy/_bin
 export JWT_POLICY_WASM = $(abspath $(MODULE))
 export JWT_POLICY_BIN  = $(abspath $(TOOL))
 
-.PHONY: build demo test unit wasm-test lint bench fuzz-diff oci tool clean .wasm-target .wasm-opt
+.PHONY: build demo test unit wasm-test lint bench fuzz fuzz-diff soak oci tool clean .wasm-target .wasm-opt .wrk
 
 build: $(MODULE)
 	@echo "$(abspath $(MODULE)) ($$(stat -c %s $(MODULE)) bytes)"
@@ -59,10 +61,20 @@ wasm-test: $(MODULE) $(TOOL) $(VENV)/.installed
 	$(PYTHON) -m pytest -q wasm-tests
 
 # wrk comes from Debian's packages.
-bench: $(MODULE) $(TOOL) $(VENV)/.installed
+bench: $(MODULE) $(TOOL) $(VENV)/.installed .wrk
+	$(PYTHON) wasm-tests/bench.py
+
+# SOAK_REQUESTS (default 1000000) sets the length; any 5xx or wrong verdict fails the run.
+soak: $(MODULE) $(TOOL) $(VENV)/.installed .wrk
+	$(PYTHON) wasm-tests/soak.py
+
+.wrk:
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 || \
 	  { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; }
-	$(PYTHON) wasm-tests/bench.py
+
+# cargo-fuzz comes from crates.io (the script installs it).
+fuzz:
+	fuzz/run.sh
 
 # DIFF_REQUESTS and DIFF_SEED choose the campaign; every disagreement outside a documented
 # class is listed in the report and fails the run.
