@@ -362,6 +362,29 @@ mod tests {
     }
 
     #[test]
+    fn keys_a_token_points_to_or_carries_are_never_used() {
+        // RFC 8725 §3.10, §3.11: `jwk`, `jku`, `x5u` and `x5c` name keys the attacker chose.
+        let alg = Algorithm::ES256;
+        let keys = key_set(jwks(&[jwk(alg, None)]));
+        let attacker = testing::other_key(alg);
+        let header = json!({
+            "alg": "ES256",
+            "jwk": attacker.public_jwk(None, None),
+            "jku": "https://attacker.example/jwks",
+            "x5u": "https://attacker.example/cert",
+            "x5c": ["MIIB"],
+        });
+        let forged =
+            sign_token(&attacker, alg, &header.to_string(), r#"{"sub":"mallory"}"#).expect("signs");
+        for host in [None, Some(&DerHost::default() as &dyn SignatureHost)] {
+            assert_eq!(
+                verify(&keys, &forged, host),
+                Err(Reason::VerificationFailed)
+            );
+        }
+    }
+
+    #[test]
     fn a_kid_limits_the_keys_tried() {
         let alg = Algorithm::ES256;
         let stranger = testing::other_key(alg);

@@ -184,6 +184,7 @@ mod tests {
             format!(".{good}"),
             good.replacen('.', "..", 1),
             format!("{good}.x"),
+            format!("{good}.x.y"), // a JWE has five segments
             good.rsplit_once('.')
                 .map(|(input, _)| format!("{input}."))
                 .unwrap(),
