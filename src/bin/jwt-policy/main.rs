@@ -19,8 +19,11 @@
 )]
 
 mod algorithm;
+mod describe;
+mod document;
 mod keys;
 mod mint;
+mod validate;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -44,6 +47,7 @@ enum Command {
     Keygen(keys::KeygenArgs),
     Jwks(keys::JwksArgs),
     Mint(mint::MintArgs),
+    Validate(validate::ValidateArgs),
 }
 
 /// What a command printed, and how it ends.
@@ -100,6 +104,7 @@ fn run(command: Command) -> Result<Output, Failure> {
         Command::Keygen(args) => keys::keygen(&args),
         Command::Jwks(args) => keys::jwks(&args),
         Command::Mint(args) => mint::mint(&args),
+        Command::Validate(args) => validate::validate(&args),
     }
 }
 
