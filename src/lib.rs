@@ -27,6 +27,7 @@ pub mod config;
 #[cfg(test)]
 mod conformance;
 pub mod der;
+pub mod explain;
 pub mod extract;
 pub mod host_signature;
 pub mod json;

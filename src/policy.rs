@@ -14,11 +14,11 @@ use crate::response::{local_response, realm, LocalResponse};
 use std::collections::BTreeMap;
 
 #[derive(Debug)]
-struct Rule {
+pub(crate) struct Rule {
     route: RouteMatcher,
     /// `None`: the rule requires no token.
-    requirement: Option<Requirement>,
-    claims: Vec<ClaimCondition>,
+    pub(crate) requirement: Option<Requirement>,
+    pub(crate) claims: Vec<ClaimCondition>,
 }
 
 #[derive(Debug)]
@@ -192,6 +192,28 @@ impl Policy {
         self.check_with(request, now, host, true)
     }
 
+    /// The output headers a client sent, which go before anything looks at the request.
+    pub(crate) fn spoofed_outputs(&self, request: &Request<'_>) -> Vec<String> {
+        self.output_headers
+            .iter()
+            .filter(|name| request.has(name))
+            .cloned()
+            .collect()
+    }
+
+    /// A CORS preflight let through unchecked.
+    pub(crate) fn bypasses(&self, request: &Request<'_>) -> bool {
+        self.bypass_cors_preflight && is_cors_preflight(request)
+    }
+
+    /// The first rule whose match fits, and its index.
+    pub(crate) fn rule_for(&self, request: &Request<'_>) -> Option<(usize, &Rule)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .find(|(_, rule)| rule.route.matches(request))
+    }
+
     fn check_with(
         &self,
         request: &Request<'_>,
@@ -199,12 +221,7 @@ impl Policy {
         host: Option<&dyn SignatureHost>,
         may_wait: bool,
     ) -> Verdict {
-        let spoofed: Vec<String> = self
-            .output_headers
-            .iter()
-            .filter(|name| request.has(name))
-            .cloned()
-            .collect();
+        let spoofed = self.spoofed_outputs(request);
         if spoofed.is_empty() {
             return self.decide(request, Edits::default(), now, host, may_wait);
         }
@@ -231,10 +248,10 @@ impl Policy {
         host: Option<&dyn SignatureHost>,
         may_wait: bool,
     ) -> Verdict {
-        if self.bypass_cors_preflight && is_cors_preflight(request) {
+        if self.bypasses(request) {
             return Verdict::NotRequired(edits);
         }
-        let Some(rule) = self.rules.iter().find(|rule| rule.route.matches(request)) else {
+        let Some((_, rule)) = self.rule_for(request) else {
             return Verdict::NotRequired(edits);
         };
         let Some(requirement) = &rule.requirement else {
