@@ -21,6 +21,7 @@
 mod algorithm;
 mod describe;
 mod document;
+mod explain;
 mod keys;
 mod mint;
 mod validate;
@@ -48,6 +49,7 @@ enum Command {
     Jwks(keys::JwksArgs),
     Mint(mint::MintArgs),
     Validate(validate::ValidateArgs),
+    Explain(explain::ExplainArgs),
 }
 
 /// What a command printed, and how it ends.
@@ -105,6 +107,7 @@ fn run(command: Command) -> Result<Output, Failure> {
         Command::Jwks(args) => keys::jwks(&args),
         Command::Mint(args) => mint::mint(&args),
         Command::Validate(args) => validate::validate(&args),
+        Command::Explain(args) => explain::explain(&args),
     }
 }
 
