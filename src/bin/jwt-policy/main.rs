@@ -24,6 +24,8 @@ mod document;
 mod explain;
 mod keys;
 mod mint;
+mod pem;
+mod render;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +52,7 @@ enum Command {
     Mint(mint::MintArgs),
     Validate(validate::ValidateArgs),
     Explain(explain::ExplainArgs),
+    Render(render::RenderArgs),
 }
 
 /// What a command printed, and how it ends.
@@ -108,6 +111,7 @@ fn run(command: Command) -> Result<Output, Failure> {
         Command::Mint(args) => mint::mint(&args),
         Command::Validate(args) => validate::validate(&args),
         Command::Explain(args) => explain::explain(&args),
+        Command::Render(args) => render::render(&args),
     }
 }
 
