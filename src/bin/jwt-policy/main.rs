@@ -26,6 +26,7 @@ mod keys;
 mod mint;
 mod pem;
 mod render;
+mod schema;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +54,7 @@ enum Command {
     Validate(validate::ValidateArgs),
     Explain(explain::ExplainArgs),
     Render(render::RenderArgs),
+    Schema(schema::SchemaArgs),
 }
 
 /// What a command printed, and how it ends.
@@ -112,6 +114,7 @@ fn run(command: Command) -> Result<Output, Failure> {
         Command::Validate(args) => validate::validate(&args),
         Command::Explain(args) => explain::explain(&args),
         Command::Render(args) => render::render(&args),
+        Command::Schema(args) => schema::schema(&args),
     }
 }
 
