@@ -19,6 +19,7 @@
 )]
 
 mod algorithm;
+mod convert;
 mod describe;
 mod document;
 mod explain;
@@ -55,6 +56,7 @@ enum Command {
     Explain(explain::ExplainArgs),
     Render(render::RenderArgs),
     Schema(schema::SchemaArgs),
+    Convert(convert::ConvertArgs),
 }
 
 /// What a command printed, and how it ends.
@@ -115,6 +117,7 @@ fn run(command: Command) -> Result<Output, Failure> {
         Command::Explain(args) => explain::explain(&args),
         Command::Render(args) => render::render(&args),
         Command::Schema(args) => schema::schema(&args),
+        Command::Convert(args) => convert::convert(&args),
     }
 }
 
