@@ -99,8 +99,8 @@ pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
     })
 }
 
-/// The members of an object, each with its path; an absent or non-object value has none.
-fn members<'v>(value: Option<&'v Value>) -> impl Iterator<Item = (&'v String, &'v Value)> {
+/// The members of an object; an absent or non-object value has none.
+fn members(value: Option<&Value>) -> impl Iterator<Item = (&String, &Value)> {
     value.and_then(Value::as_object).into_iter().flatten()
 }
 

@@ -54,7 +54,8 @@ enum Command {
     Mint(mint::MintArgs),
     Validate(validate::ValidateArgs),
     Explain(explain::ExplainArgs),
-    Render(render::RenderArgs),
+    // Boxed: its many options would make every command's arguments as large.
+    Render(Box<render::RenderArgs>),
     Schema(schema::SchemaArgs),
     Convert(convert::ConvertArgs),
 }

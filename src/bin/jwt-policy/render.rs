@@ -291,12 +291,8 @@ fn yaml(value: &Value) -> Result<String, String> {
 /// One line of block YAML with each bare YAML 1.1 boolean, as a key or a value, quoted.
 fn quote_booleans(line: &str) -> String {
     let mut body = line;
-    loop {
-        if let Some(rest) = body.strip_prefix(' ').or_else(|| body.strip_prefix("- ")) {
-            body = rest;
-        } else {
-            break;
-        }
+    while let Some(rest) = body.strip_prefix(' ').or_else(|| body.strip_prefix("- ")) {
+        body = rest;
     }
     let lead = line.get(..line.len() - body.len()).unwrap_or_default();
     let quote = |scalar: &str| {
