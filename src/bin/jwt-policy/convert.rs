@@ -8,7 +8,7 @@
 //! field; the conversion then fails unless `--lenient`, which leaves it out.
 
 use crate::document::{read_text, yaml_documents};
-use crate::{Failure, Output};
+use crate::{yaml11, Failure, Output};
 use clap::Args;
 use jwt_policy::policy::Policy;
 use serde_json::{json, Map, Value};
@@ -45,7 +45,16 @@ struct Conversion {
 }
 
 pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
-    let documents = yaml_documents(&read_text(&args.file)?)?;
+    let text = read_text(&args.file)?;
+    let bare = yaml11::bare_booleans(&text);
+    if !bare.is_empty() {
+        return Err(Failure::refused(format!(
+            "{}: bare YAML 1.1 booleans, which kubectl reads as true or false (quote them, or write true or false): {}",
+            args.file.display(),
+            bare.join(", ")
+        )));
+    }
+    let documents = yaml_documents(&text)?;
     let mut conversion = Conversion::default();
     let mut policies = Vec::new();
     for (i, document) in documents.iter().enumerate() {

@@ -3,6 +3,7 @@
 //! an Envoy HTTP filter whose wasm `configuration` is a `StringValue`. What comes out is the
 //! exact bytes the plugin would be handed.
 
+use crate::yaml11;
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
@@ -15,6 +16,8 @@ pub struct PluginConfig {
     pub bytes: Vec<u8>,
     /// What held it: "plugin configuration", "WasmPlugin spec.pluginConfig", ...
     pub found_in: String,
+    /// What the plugin would accept but is likely not what was meant.
+    pub warnings: Vec<String>,
 }
 
 /// The text of a file, or of stdin for `-`.
@@ -37,6 +40,7 @@ pub fn plugin_config(text: &str) -> Result<PluginConfig, String> {
         return Ok(PluginConfig {
             bytes: text.as_bytes().to_vec(),
             found_in: "plugin configuration".into(),
+            warnings: Vec::new(),
         });
     }
     let documents = yaml_documents(text)?;
@@ -46,7 +50,20 @@ pub fn plugin_config(text: &str) -> Result<PluginConfig, String> {
             documents.len()
         ));
     };
-    unwrap(document)
+    let mut config = unwrap(document)?;
+    let bare = yaml11::bare_booleans(text);
+    if !bare.is_empty() {
+        let why = format!(
+            "bare YAML 1.1 booleans, which kubectl sends as true or false (quote them): {}",
+            bare.join(", ")
+        );
+        // A manifest goes through kubectl; a plain YAML file may not.
+        if document.get("kind").is_some() {
+            return Err(why);
+        }
+        config.warnings.push(why);
+    }
+    Ok(config)
 }
 
 /// Every document of a YAML (or JSON) text, as JSON values; empty documents are left out.
@@ -74,6 +91,7 @@ fn unwrap(document: &Value) -> Result<PluginConfig, String> {
         Ok(PluginConfig {
             bytes: serde_json::to_vec(value).map_err(|e| e.to_string())?,
             found_in: found_in.into(),
+            warnings: Vec::new(),
         })
     };
     match document.get("kind").and_then(Value::as_str) {
@@ -110,6 +128,7 @@ fn unwrap(document: &Value) -> Result<PluginConfig, String> {
         return Ok(PluginConfig {
             bytes: text.as_bytes().to_vec(),
             found_in: "the wasm filter's config.configuration.value".into(),
+            warnings: Vec::new(),
         });
     }
     if document.get("typed_config").is_some() || document.get("@type").is_some() {
@@ -150,6 +169,19 @@ mod tests {
         let filter = r#"{"name": "jwt_policy", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
             "config": {"configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "{\"rules\": []}"}}}}"#;
         assert_eq!(config(filter), r#"{"rules": []}"#);
+    }
+
+    #[test]
+    fn a_bare_y_refuses_a_manifest_and_warns_in_plain_yaml() {
+        let manifest = "kind: WasmPlugin\nspec:\n  pluginConfig:\n    jwks: {keys: [{y: a}]}\n";
+        let error = plugin_config(manifest).err().unwrap();
+        assert!(
+            error.contains("kubectl sends as true or false (quote them): line 4: y"),
+            "{error}"
+        );
+        let plain =
+            plugin_config("providers:\n  p:\n    jwks:\n      keys:\n      - y: a\n").unwrap();
+        assert_eq!(plain.warnings.len(), 1);
     }
 
     #[test]

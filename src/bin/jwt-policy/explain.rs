@@ -111,7 +111,7 @@ pub fn explain(args: &ExplainArgs) -> Result<Output, Failure> {
     };
     Ok(Output {
         stdout,
-        warnings: Vec::new(),
+        warnings: loaded.warnings,
         code,
     })
 }

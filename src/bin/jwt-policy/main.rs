@@ -29,6 +29,7 @@ mod pem;
 mod render;
 mod schema;
 mod validate;
+mod yaml11;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;

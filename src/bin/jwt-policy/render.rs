@@ -3,7 +3,7 @@
 //! compiled by the plugin's own compiler before it is printed, so it is never refused.
 
 use crate::document::read_text;
-use crate::{keys, pem, Failure, Output};
+use crate::{keys, pem, yaml11, Failure, Output};
 use clap::{Args, ValueEnum};
 use jwt_policy::policy::Policy;
 use serde_json::{json, Map, Value};
@@ -114,8 +114,8 @@ pub fn render(args: &RenderArgs) -> Result<Output, Failure> {
     }
     let stdout = match args.format {
         Format::Config => serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?,
-        Format::Wasmplugin => yaml(&wasm_plugin(args, config)?)?,
-        Format::Envoy => yaml(&envoy_filter(args, &text))?,
+        Format::Wasmplugin => yaml11::write(&wasm_plugin(args, config)?)?,
+        Format::Envoy => yaml11::write(&envoy_filter(args, &text))?,
     };
     Ok(Output::success(stdout.trim_end()))
 }
@@ -256,83 +256,4 @@ fn envoy_filter(args: &RenderArgs, config: &str) -> Value {
             }
         }
     })
-}
-
-/// Words YAML 1.1 (kubectl's go-yaml) reads as booleans but YAML 1.2 (serde_yaml_ng) as
-/// strings, so serde_yaml_ng leaves them bare; `true` and `false` it quotes itself.
-const YAML_1_1_BOOLEANS: [&str; 16] = [
-    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
-    "OFF",
-];
-
-/// The manifest as YAML that kubectl reads as we mean it: an EC key's `y` (or an RSA key's
-/// `n`, or a kid `on`) would otherwise reach the plugin as the key `"true"` or a boolean.
-fn yaml(value: &Value) -> Result<String, String> {
-    let text = serde_yaml_ng::to_string(value).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    // Inside a literal block (a string with line breaks) nothing is a key or a scalar.
-    let mut block: Option<usize> = None;
-    for line in text.lines() {
-        let indent = line.len() - line.trim_start().len();
-        if block.is_some_and(|at| indent > at || line.trim().is_empty()) {
-            out.push(line.to_string());
-            continue;
-        }
-        block = None;
-        let quoted = quote_booleans(line);
-        if quoted.ends_with('|') || quoted.ends_with("|-") {
-            block = Some(indent);
-        }
-        out.push(quoted);
-    }
-    Ok(out.join("\n") + "\n")
-}
-
-/// One line of block YAML with each bare YAML 1.1 boolean, as a key or a value, quoted.
-fn quote_booleans(line: &str) -> String {
-    let mut body = line;
-    while let Some(rest) = body.strip_prefix(' ').or_else(|| body.strip_prefix("- ")) {
-        body = rest;
-    }
-    let lead = line.get(..line.len() - body.len()).unwrap_or_default();
-    let quote = |scalar: &str| {
-        if YAML_1_1_BOOLEANS.contains(&scalar) {
-            format!("\"{scalar}\"")
-        } else {
-            scalar.to_string()
-        }
-    };
-    let body = match body.split_once(": ") {
-        Some((key, value)) => format!("{}: {}", quote(key), quote(value)),
-        None => match body.strip_suffix(':') {
-            Some(key) => format!("{}:", quote(key)),
-            None => quote(body),
-        },
-    };
-    format!("{lead}{body}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn yaml_1_1_booleans_are_quoted_as_keys_and_values() {
-        let value = json!({"keys": [{"kty": "EC", "y": "abc", "n": "on"}], "list": ["off", "ok"],
-                           "nested": {"Y": {"yes": 1}}, "text": "a\nb\n"});
-        let text = yaml(&value).unwrap();
-        for expected in [
-            "- kty: EC",
-            "  \"n\": \"on\"",
-            "  \"y\": abc",
-            "- \"off\"",
-            "- ok",
-            "  \"Y\":",
-            "    \"yes\": 1",
-        ] {
-            assert!(text.lines().any(|l| l == expected), "{expected}: {text}");
-        }
-        let back: Value = serde_yaml_ng::from_str(&text).unwrap();
-        assert_eq!(back, value);
-    }
 }

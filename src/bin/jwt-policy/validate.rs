@@ -29,6 +29,7 @@ pub struct Loaded {
     pub config: JwtAuthentication,
     pub compiled: Compiled,
     pub found_in: String,
+    pub warnings: Vec<String>,
 }
 
 /// Reads and compiles a configuration; a refusal lists every error found, one per line.
@@ -53,6 +54,7 @@ pub fn load(path: &Path) -> Result<Loaded, Failure> {
         config,
         compiled,
         found_in: document.found_in,
+        warnings: document.warnings,
     })
 }
 
@@ -87,6 +89,7 @@ pub fn validate(args: &ValidateArgs) -> Result<Output, Failure> {
         );
     }
     let mut output = Output::success(out);
-    output.warnings = loaded.compiled.notes;
+    output.warnings = loaded.warnings;
+    output.warnings.extend(loaded.compiled.notes);
     Ok(output)
 }
