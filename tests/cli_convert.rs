@@ -153,7 +153,7 @@ fn what_cannot_be_translated_is_named_and_fails_unless_lenient() {
         lenient.stderr
     );
     let config: Value = serde_json::from_str(&lenient.stdout).unwrap();
-    assert_eq!(config["rules"][1]["match"], json!({"path": "/admin"}));
+    assert_eq!(config["rules"][0]["match"], json!({"path": "/admin"}));
 }
 
 #[test]
@@ -167,5 +167,27 @@ fn a_principal_of_an_unknown_issuer_is_named() {
             .contains("requestPrincipals[0]: no jwtRule has the issuer \"https://nobody.example\""),
         "{}",
         run.stderr
+    );
+}
+
+#[test]
+fn a_public_path_beats_a_rule_for_every_path_as_istio_ors_its_rules() {
+    let extra = "  - to: [{operation: {paths: [/health]}}]\n  - from: [{source: {requestPrincipals: [\"*\"]}}]\n";
+    let (_, _, file) = setup("convert-order", extra);
+    let run = jwt_policy(&["convert", &file]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let config: Value = serde_json::from_str(&run.stdout).unwrap();
+    let matches: Vec<&Value> = config["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["match"])
+        .collect();
+    assert_eq!(matches[0], &json!({"path": "/health"}));
+    assert_eq!(matches[1]["prefix"], "/orders");
+    assert_eq!(matches[2], &json!({"prefix": "/"}));
+    assert_eq!(
+        config["rules"][2]["requires"]["requires_any"]["requirements"][0],
+        json!({"provider_name": "idp"})
     );
 }

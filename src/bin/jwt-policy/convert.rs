@@ -81,6 +81,7 @@ pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
     for (policy, at) in policies {
         conversion.authorization_policy(policy, &at);
     }
+    conversion.order_rules();
     // Every other request: no token needed, but one that is present must verify.
     conversion
         .rules
@@ -329,6 +330,39 @@ impl Conversion {
                 object.insert("claims".into(), json!(claims));
             }
             self.rules.push(rule);
+        }
+    }
+
+    /// Istio allows a request when any ALLOW rule matches it; here the first matching rule
+    /// decides. Most specific first (exact paths, then regexes, then longer prefixes) gives
+    /// the same answer when rules only nest; rules with the same match cannot both decide.
+    fn order_rules(&mut self) {
+        let specificity = |rule: &Value| {
+            let route = rule.get("match");
+            let text = |key| route.and_then(|r| r.get(key)).and_then(Value::as_str);
+            match (
+                text("path"),
+                route.and_then(|r| r.get("safe_regex")),
+                text("prefix"),
+            ) {
+                (Some(_), _, _) => (0, 0),
+                (None, Some(_), _) => (1, 0),
+                (None, None, prefix) => (2, usize::MAX - prefix.map_or(0, str::len)),
+            }
+        };
+        self.rules.sort_by_key(specificity);
+        for (i, rule) in self.rules.iter().enumerate() {
+            let same = self
+                .rules
+                .iter()
+                .skip(i + 1)
+                .any(|other| other.get("match") == rule.get("match"));
+            if same {
+                self.notes.push(format!(
+                    "two AuthorizationPolicy rules match {}: the first decides, where Istio allows what either allows",
+                    rule.get("match").map(Value::to_string).unwrap_or_default()
+                ));
+            }
         }
     }
 
