@@ -1,7 +1,8 @@
 //! Why a request gets its answer: a read-only walk over the same parts the plugin decides
 //! with (rule matching, token extraction, parsing, each provider's checks, each key, claim
-//! conditions), for `jwt-policy explain`. The verdict itself is never worked out here: it is
-//! [`Policy::check`]'s, so the account cannot disagree with the answer.
+//! conditions), for `jwt-policy explain`; native only, the plugin never explains. The verdict
+//! itself is never worked out here: it is [`Policy::check`]'s, so the account cannot disagree
+//! with the answer.
 //!
 //! The walk shows every (token, provider) pair the matched rule's requirement may try, with
 //! every check run even after one failed, so one look shows everything that is wrong; the

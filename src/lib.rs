@@ -29,6 +29,7 @@ pub mod config;
 #[cfg(test)]
 mod conformance;
 pub mod der;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod explain;
 pub mod extract;
 pub mod host_signature;
