@@ -382,6 +382,9 @@ mod tests {
             for (name, property) in properties {
                 let mut next = path.clone();
                 next.push(Step::Member(name.clone()));
+                if let Some(sample) = sample(root, property) {
+                    type_agrees(&next, sample);
+                }
                 compare(root, property, next, seen, count);
             }
         }
@@ -397,6 +400,41 @@ mod tests {
         }
         if let Some(name) = reference {
             seen.retain(|s| s != name);
+        }
+    }
+
+    /// A value of a leaf property's type, where the schema gives one.
+    fn sample(root: &Value, property: &Value) -> Option<Value> {
+        let (property, reference) = resolve(root, property);
+        if reference == Some("duration") {
+            return Some(json!("1.5s"));
+        }
+        match property.get("type").and_then(Value::as_str)? {
+            "string" => Some(json!("x")),
+            "boolean" => Some(json!(true)),
+            "integer" => Some(json!(7)),
+            "array" if property.pointer("/items/type") == Some(&json!("string")) => {
+                Some(json!(["x"]))
+            }
+            _ => None,
+        }
+    }
+
+    /// The parser takes `sample` where the schema puts it: whatever else it refuses in the
+    /// probe (a missing member, say), it does not name this member.
+    fn type_agrees(path: &[Step], sample: Value) {
+        let probe = document(path, sample);
+        let at = path.iter().fold(String::new(), |at, step| match step {
+            Step::Member(name) if at.is_empty() => name.clone(),
+            Step::Member(name) => format!("{at}.{name}"),
+            Step::Entry => format!("{at}.p"),
+            Step::Item => format!("{at}[0]"),
+        });
+        if let Err(error) = config::parse(probe.to_string().as_bytes()) {
+            assert!(
+                error.path != at,
+                "{probe}: the schema's type is refused: {error}"
+            );
         }
     }
 
