@@ -55,7 +55,7 @@ demo: $(MODULE) $(TOOL) $(VENV)/.installed
 test: unit wasm-test
 
 unit:
-	cargo test --lib --bins
+	cargo test --lib --bins --tests
 
 wasm-test: $(MODULE) $(TOOL) $(VENV)/.installed
 	$(PYTHON) -m pytest -q wasm-tests

@@ -69,6 +69,19 @@ impl ClaimCondition {
         }
     }
 
+    /// The condition as written: `scope contains "orders.write"`.
+    pub fn describe(&self) -> String {
+        let claim = &self.claim;
+        let list = |items: &[String]| format!("{items:?}");
+        match &self.test {
+            Test::Equals(value) => format!("{claim} equals {value}"),
+            Test::Contains(item) => format!("{claim} contains {item:?}"),
+            Test::ContainsAny(items) => format!("{claim} contains_any {}", list(items)),
+            Test::ContainsAll(items) => format!("{claim} contains_all {}", list(items)),
+            Test::Present(present) => format!("{claim} present {present}"),
+        }
+    }
+
     pub fn check(&self, claims: &Claims) -> Result<(), Reason> {
         let value = claims.lookup(&self.claim);
         let met = match &self.test {

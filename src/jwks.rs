@@ -99,12 +99,7 @@ impl KeySet {
     /// that verifies its `alg`. The key, never the token, decides the algorithm.
     pub fn verify(&self, jws: &Jws, host: Option<&dyn SignatureHost>) -> Result<(), Reason> {
         let alg = jws.header.alg;
-        let kid = jws.header.kid.as_deref();
-        let mut candidates = self
-            .keys
-            .iter()
-            .filter(|key| key.algorithms.contains(alg) && key.kid_matches(kid))
-            .peekable();
+        let mut candidates = self.candidates(jws).peekable();
         if candidates.peek().is_none() {
             return Err(Reason::NoMatchingKey);
         }
@@ -116,6 +111,17 @@ impl KeySet {
         } else {
             Err(Reason::VerificationFailed)
         }
+    }
+}
+
+impl KeySet {
+    /// The keys a token may be verified with: those for its `alg` whose `kid` does not rule
+    /// them out.
+    pub fn candidates<'k>(&'k self, jws: &'k Jws) -> impl Iterator<Item = &'k Key> + 'k {
+        let kid = jws.header.kid.as_deref();
+        self.keys
+            .iter()
+            .filter(move |key| key.algorithms.contains(jws.header.alg) && key.kid_matches(kid))
     }
 }
 

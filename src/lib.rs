@@ -6,6 +6,8 @@
 //! No panic by construction: a panic in the VM aborts it, and every later request on its
 //! worker fails. Outside tests, clippy (with `-D warnings`, in CI) refuses whatever can
 //! panic on bad input: `unwrap`, `expect`, `panic!`, unchecked indexing and slicing.
+// The configuration schema (`schema`) is one json! literal, deeper than the default allows.
+#![recursion_limit = "256"]
 #![cfg_attr(
     not(test),
     deny(
@@ -27,6 +29,8 @@ pub mod config;
 #[cfg(test)]
 mod conformance;
 pub mod der;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod explain;
 pub mod extract;
 pub mod host_signature;
 pub mod json;
@@ -48,5 +52,7 @@ pub mod remote;
 pub mod request;
 pub mod requirement;
 pub mod response;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod schema;
 #[cfg(test)]
 mod testing;

@@ -265,7 +265,8 @@ fn random_scalar<K>(len: usize, make: impl Fn(&[u8]) -> Option<K>) -> K {
     }
 }
 
-fn ec_jwk(crv: &str, xy: &[u8]) -> Value {
+/// An EC public JWK from the uncompressed point without its 0x04 tag (x then y).
+pub fn ec_jwk(crv: &str, xy: &[u8]) -> Value {
     let (x, y) = xy.split_at(xy.len() / 2);
     json!({"kty": "EC", "crv": crv, "x": b64::encode(x), "y": b64::encode(y)})
 }

@@ -14,11 +14,11 @@ use crate::response::{local_response, realm, LocalResponse};
 use std::collections::BTreeMap;
 
 #[derive(Debug)]
-struct Rule {
+pub(crate) struct Rule {
     route: RouteMatcher,
     /// `None`: the rule requires no token.
-    requirement: Option<Requirement>,
-    claims: Vec<ClaimCondition>,
+    pub(crate) requirement: Option<Requirement>,
+    pub(crate) claims: Vec<ClaimCondition>,
 }
 
 #[derive(Debug)]
@@ -70,85 +70,77 @@ impl Policy {
         Policy::compile(&config::parse(document)?)
     }
 
+    /// Compiles a parsed configuration; the error is the first of [`Policy::compile_all`]'s.
     pub fn compile(config: &JwtAuthentication) -> Result<Compiled, ConfigError> {
+        Policy::compile_all(config).map_err(|errors| {
+            errors
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| ConfigError::at("", "the configuration was refused"))
+        })
+    }
+
+    /// Compiles a parsed configuration, or names every part that is wrong: each provider,
+    /// named requirement and rule is compiled on its own, so one bad part does not hide the
+    /// next (within a part, the first error is reported).
+    pub fn compile_all(config: &JwtAuthentication) -> Result<Compiled, Vec<ConfigError>> {
+        let mut errors = Vec::new();
         if config.filter_state_rules.is_some() {
-            return Err(ConfigError::at(
+            errors.push(ConfigError::at(
                 "filter_state_rules",
                 "not supported by this plugin: a wasm filter cannot read Envoy filter state by name",
             ));
         }
         if config.stat_prefix.is_some() {
-            return Err(ConfigError::at("stat_prefix", "not supported yet"));
+            errors.push(ConfigError::at("stat_prefix", "not supported yet"));
         }
         let mut notes = Vec::new();
         let mut providers = Vec::with_capacity(config.providers.len());
         for (name, provider) in &config.providers {
-            let compiled = Provider::compile(name, provider)?;
-            notes.extend(
-                compiled
-                    .skipped_keys
-                    .into_iter()
-                    .map(|line| format!("provider {name}: {line}")),
-            );
-            providers.push(compiled.provider);
+            match Provider::compile(name, provider) {
+                Ok(compiled) => {
+                    notes.extend(
+                        compiled
+                            .skipped_keys
+                            .into_iter()
+                            .map(|line| format!("provider {name}: {line}")),
+                    );
+                    providers.push(compiled.provider);
+                }
+                Err(error) => errors.push(error),
+            }
         }
-        let output_headers = output_headers(&providers)?;
+        let output_headers = output_headers(&providers).unwrap_or_else(|error| {
+            errors.push(error);
+            Vec::new()
+        });
 
-        let provider_index: BTreeMap<&str, usize> = providers
-            .iter()
+        // Every configured name, compiled or not, so a rule naming a provider that failed is
+        // not reported a second time; the indices are right whenever nothing failed.
+        let provider_index: BTreeMap<&str, usize> = config
+            .providers
+            .keys()
             .enumerate()
-            .map(|(i, provider)| (provider.name.as_str(), i))
+            .map(|(i, name)| (name.as_str(), i))
             .collect();
         let compiler = Compiler {
             provider_index: &provider_index,
             requirement_map: &config.requirement_map,
         };
         for (name, requirement) in &config.requirement_map {
-            compiler.compile(requirement, &format!("requirement_map.{name}"))?;
+            if let Err(error) = compiler.compile(requirement, &format!("requirement_map.{name}")) {
+                errors.push(error);
+            }
         }
         let mut rules = Vec::with_capacity(config.rules.len());
         for (i, rule) in config.rules.iter().enumerate() {
-            let path = format!("rules[{i}]");
-            let requirement = match (&rule.requires, &rule.requirement_name) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError::at(
-                        path,
-                        "set only one of requires and requirement_name",
-                    ));
-                }
-                (Some(requires), None) => {
-                    compiler.compile(requires, &format!("{path}.requires"))?
-                }
-                (None, Some(name)) => {
-                    let requirement = config.requirement_map.get(name).ok_or_else(|| {
-                        ConfigError::at(
-                            format!("{path}.requirement_name"),
-                            format!("\"{name}\" is not in requirement_map"),
-                        )
-                    })?;
-                    compiler.compile(requirement, &format!("requirement_map.{name}"))?
-                }
-                (None, None) => None,
-            };
-            let claims = rule
-                .claims
-                .iter()
-                .enumerate()
-                .map(|(c, condition)| {
-                    ClaimCondition::compile(condition, &format!("{path}.claims[{c}]"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if !claims.is_empty() && requirement.is_none() {
-                return Err(ConfigError::at(
-                    format!("{path}.claims"),
-                    "claim conditions need a requirement that verifies a token",
-                ));
+            match compile_rule(&compiler, config, rule, &format!("rules[{i}]")) {
+                Ok(rule) => rules.push(rule),
+                Err(error) => errors.push(error),
             }
-            rules.push(Rule {
-                route: RouteMatcher::compile(&rule.route, &format!("{path}.match"))?,
-                requirement,
-                claims,
-            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
         }
         Ok(Compiled {
             policy: Policy {
@@ -200,6 +192,28 @@ impl Policy {
         self.check_with(request, now, host, true)
     }
 
+    /// The output headers a client sent, which go before anything looks at the request.
+    pub(crate) fn spoofed_outputs(&self, request: &Request<'_>) -> Vec<String> {
+        self.output_headers
+            .iter()
+            .filter(|name| request.has(name))
+            .cloned()
+            .collect()
+    }
+
+    /// A CORS preflight let through unchecked.
+    pub(crate) fn bypasses(&self, request: &Request<'_>) -> bool {
+        self.bypass_cors_preflight && is_cors_preflight(request)
+    }
+
+    /// The first rule whose match fits, and its index.
+    pub(crate) fn rule_for(&self, request: &Request<'_>) -> Option<(usize, &Rule)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .find(|(_, rule)| rule.route.matches(request))
+    }
+
     fn check_with(
         &self,
         request: &Request<'_>,
@@ -207,12 +221,7 @@ impl Policy {
         host: Option<&dyn SignatureHost>,
         may_wait: bool,
     ) -> Verdict {
-        let spoofed: Vec<String> = self
-            .output_headers
-            .iter()
-            .filter(|name| request.has(name))
-            .cloned()
-            .collect();
+        let spoofed = self.spoofed_outputs(request);
         if spoofed.is_empty() {
             return self.decide(request, Edits::default(), now, host, may_wait);
         }
@@ -239,10 +248,10 @@ impl Policy {
         host: Option<&dyn SignatureHost>,
         may_wait: bool,
     ) -> Verdict {
-        if self.bypass_cors_preflight && is_cors_preflight(request) {
+        if self.bypasses(request) {
             return Verdict::NotRequired(edits);
         }
-        let Some(rule) = self.rules.iter().find(|rule| rule.route.matches(request)) else {
+        let Some((_, rule)) = self.rule_for(request) else {
             return Verdict::NotRequired(edits);
         };
         let Some(requirement) = &rule.requirement else {
@@ -338,6 +347,50 @@ impl Policy {
         }
         edits.path = path;
     }
+}
+
+fn compile_rule(
+    compiler: &Compiler<'_>,
+    config: &JwtAuthentication,
+    rule: &config::RequirementRule,
+    path: &str,
+) -> Result<Rule, ConfigError> {
+    let requirement = match (&rule.requires, &rule.requirement_name) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::at(
+                path,
+                "set only one of requires and requirement_name",
+            ));
+        }
+        (Some(requires), None) => compiler.compile(requires, &format!("{path}.requires"))?,
+        (None, Some(name)) => {
+            let requirement = config.requirement_map.get(name).ok_or_else(|| {
+                ConfigError::at(
+                    format!("{path}.requirement_name"),
+                    format!("\"{name}\" is not in requirement_map"),
+                )
+            })?;
+            compiler.compile(requirement, &format!("requirement_map.{name}"))?
+        }
+        (None, None) => None,
+    };
+    let claims = rule
+        .claims
+        .iter()
+        .enumerate()
+        .map(|(c, condition)| ClaimCondition::compile(condition, &format!("{path}.claims[{c}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !claims.is_empty() && requirement.is_none() {
+        return Err(ConfigError::at(
+            format!("{path}.claims"),
+            "claim conditions need a requirement that verifies a token",
+        ));
+    }
+    Ok(Rule {
+        route: RouteMatcher::compile(&rule.route, &format!("{path}.match"))?,
+        requirement,
+        claims,
+    })
 }
 
 fn is_cors_preflight(request: &Request<'_>) -> bool {
@@ -963,6 +1016,41 @@ mod tests {
         assert!(config_error(typo)
             .message
             .contains("unknown field `provider`"));
+    }
+
+    #[test]
+    fn compile_all_names_every_bad_part() {
+        let config = json!({
+            "providers": {
+                "bad": {"issuer": "x"},
+                "good": provider(json!({}))
+            },
+            "requirement_map": {"broken": {"provider_name": "ghost"}},
+            "rules": [
+                {"match": {"prefix": "/a"}, "requires": {"provider_name": "bad"}},
+                {"match": {"safe_regex": {"regex": "(["}}},
+                {"match": {"prefix": "/c"}, "claims": [{"name": "scope", "contains": "x"}]}
+            ]
+        });
+        let parsed = config::parse(config.to_string().as_bytes()).unwrap();
+        let Err(errors) = Policy::compile_all(&parsed) else {
+            panic!("refused")
+        };
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        // rules[0] names a provider that is configured (if broken): no second error for it.
+        assert_eq!(
+            paths,
+            [
+                "providers.bad",
+                "requirement_map.broken.provider_name",
+                "rules[1].match.safe_regex.regex",
+                "rules[2].claims"
+            ]
+        );
+        let Err(first) = Policy::compile(&parsed) else {
+            panic!("refused")
+        };
+        assert_eq!(first, errors[0]);
     }
 
     #[test]

@@ -174,13 +174,7 @@ impl Provider {
         }
         let jws = parse()?;
         self.check_claims(&jws, audiences, now)?;
-        match &self.keys {
-            Keys::Local(keys) => keys.verify(&jws, host)?,
-            Keys::Remote(remote) => remote
-                .keys()
-                .ok_or(Reason::JwksFetchFailed)?
-                .verify(&jws, host)?,
-        }
+        self.with_keys(|keys| keys.ok_or(Reason::JwksFetchFailed)?.verify(&jws, host))?;
         self.cache.insert(&jws);
         Ok(jws)
     }
@@ -210,40 +204,76 @@ impl Provider {
         }
     }
 
-    /// Every check but the signature, in Envoy's order: issuer, time, audiences, subject,
-    /// lifetime. These run on every request, cached or not.
+    /// Leeway on `exp` and `nbf`, in seconds.
+    pub fn clock_skew_seconds(&self) -> f64 {
+        self.clock_skew_seconds
+    }
+
+    /// Every check but the signature, in Envoy's order: the first failure is the answer.
+    /// These run on every request, cached or not.
     fn check_claims(
         &self,
         jws: &Jws,
         audiences: Option<&[String]>,
         now: f64,
     ) -> Result<(), Reason> {
+        self.claim_checks(jws, audiences, now)
+            .into_iter()
+            .try_for_each(|(_, result)| result)
+    }
+
+    /// Each check but the signature, by name, in Envoy's order: issuer, time, audiences,
+    /// subject, lifetime. A check with nothing configured to check passes.
+    pub fn claim_checks(
+        &self,
+        jws: &Jws,
+        audiences: Option<&[String]>,
+        now: f64,
+    ) -> [(&'static str, Result<(), Reason>); 5] {
         let claims = &jws.claims;
-        if let Some(issuer) = &self.issuer {
-            if claims.issuer() != Some(issuer.as_str()) {
-                return Err(Reason::UnknownIssuer);
-            }
-        }
-        claims.check_time(now, self.clock_skew_seconds)?;
-        let exp = claims.number("exp");
+        let issuer = match &self.issuer {
+            Some(issuer) if claims.issuer() != Some(issuer.as_str()) => Err(Reason::UnknownIssuer),
+            _ => Ok(()),
+        };
         let audiences = audiences.unwrap_or(&self.audiences);
-        if !audiences.is_empty() && !audience_allowed(claims, audiences) {
-            return Err(Reason::AudienceNotAllowed);
-        }
-        if let Some(subjects) = &self.subjects {
-            if !subjects.matches(claims.subject().unwrap_or_default()) {
-                return Err(Reason::SubjectNotAllowed);
+        let audience = if !audiences.is_empty() && !audience_allowed(claims, audiences) {
+            Err(Reason::AudienceNotAllowed)
+        } else {
+            Ok(())
+        };
+        let subject = match &self.subjects {
+            Some(subjects) if !subjects.matches(claims.subject().unwrap_or_default()) => {
+                Err(Reason::SubjectNotAllowed)
             }
-        }
-        if self.require_expiration || self.max_lifetime_seconds.is_some() {
-            let Some(exp) = exp else {
-                return Err(Reason::ExpirationRequired);
-            };
-            if self.max_lifetime_seconds.is_some_and(|max| exp - now > max) {
-                return Err(Reason::LifetimeTooLong);
+            _ => Ok(()),
+        };
+        let lifetime = if self.require_expiration || self.max_lifetime_seconds.is_some() {
+            match claims.number("exp") {
+                None => Err(Reason::ExpirationRequired),
+                Some(exp) if self.max_lifetime_seconds.is_some_and(|max| exp - now > max) => {
+                    Err(Reason::LifetimeTooLong)
+                }
+                Some(_) => Ok(()),
             }
+        } else {
+            Ok(())
+        };
+        [
+            ("issuer", issuer),
+            ("time", claims.check_time(now, self.clock_skew_seconds)),
+            ("audiences", audience),
+            ("subject", subject),
+            ("lifetime", lifetime),
+        ]
+    }
+
+    /// Runs `f` on the key set tokens are verified with now: `None` for a remote one not
+    /// fetched yet.
+    pub fn with_keys<R>(&self, f: impl FnOnce(Option<&KeySet>) -> R) -> R {
+        match &self.keys {
+            Keys::Local(keys) => f(Some(keys)),
+            Keys::Remote(remote) => f(remote.keys().as_deref()),
         }
-        Ok(())
     }
 
     /// The headers to add for a verified token: its payload, and each claim that has a value

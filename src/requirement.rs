@@ -210,7 +210,7 @@ impl<'r> RequestTokens<'r> {
     }
 
     /// The distinct tokens in a provider's locations (indices into `found`).
-    fn of(&self, provider: usize) -> &[usize] {
+    pub fn of(&self, provider: usize) -> &[usize] {
         self.by_provider.get(provider).map_or(&[], Vec::as_slice)
     }
 

@@ -1,0 +1,154 @@
+//! The YAML 1.1 trap. kubectl reads manifests with go-yaml (YAML 1.1), where a bare `y`,
+//! `n`, `yes`, `on`, `off` ... is a boolean; serde_yaml_ng reads and writes YAML 1.2, where
+//! they are strings. An EC key's `y:` (or an RSA key's `n:`) then reaches the plugin as the
+//! member "true" and the key is refused. So what we write has them quoted, and what a user
+//! wrote is searched for them.
+
+use serde_json::Value;
+
+/// Words YAML 1.1 reads as booleans and YAML 1.2 as strings (serde_yaml_ng quotes `true`
+/// and `false` itself).
+const BOOLEANS: [&str; 16] = [
+    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+    "OFF",
+];
+
+/// `value` as block YAML that kubectl reads as we mean it.
+pub fn write(value: &Value) -> Result<String, String> {
+    let text = serde_yaml_ng::to_string(value).map_err(|e| e.to_string())?;
+    let lines: Vec<String> = scalar_lines(&text)
+        .map(|(line, scalars)| match scalars {
+            Some(_) => quote_booleans(line),
+            None => line.to_string(),
+        })
+        .collect();
+    Ok(lines.join("\n") + "\n")
+}
+
+/// Where a hand-written YAML text has a bare YAML 1.1 boolean, key or value, block or
+/// flow style: `line 12: y`.
+pub fn bare_booleans(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (number, (line, scalars)) in scalar_lines(text).enumerate() {
+        if scalars.is_none() {
+            continue;
+        }
+        let line = match line.find(" #") {
+            Some(comment) => line.get(..comment).unwrap_or(line),
+            None => line,
+        };
+        for piece in line.split(['{', '}', '[', ']', ',']) {
+            let (key, value) = key_and_value(piece);
+            for scalar in [key, value].into_iter().flatten() {
+                if BOOLEANS.contains(&scalar.trim()) {
+                    found.push(format!("line {}: {}", number + 1, scalar.trim()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Each line, and `Some(())` unless it is inside a literal block (a string with line
+/// breaks), where nothing is a key or a scalar of its own.
+fn scalar_lines(text: &str) -> impl Iterator<Item = (&str, Option<()>)> {
+    let mut block: Option<usize> = None;
+    text.lines().map(move |line| {
+        let indent = line.len() - line.trim_start().len();
+        if block.is_some_and(|at| indent > at || line.trim().is_empty()) {
+            return (line, None);
+        }
+        block = None;
+        let trimmed = line.trim_end();
+        if trimmed.ends_with('|') || trimmed.ends_with("|-") || trimmed.ends_with('>') {
+            block = Some(indent);
+        }
+        (line, Some(()))
+    })
+}
+
+/// The key (if any) and the value (if any) of one line or flow piece, past its indentation
+/// and list dashes.
+fn key_and_value(piece: &str) -> (Option<&str>, Option<&str>) {
+    let body = body(piece).1;
+    match body.split_once(": ") {
+        Some((key, value)) => (Some(key), Some(value)),
+        None => match body.trim_end().strip_suffix(':') {
+            Some(key) => (Some(key), None),
+            None => (None, Some(body)),
+        },
+    }
+}
+
+/// (indentation and list dashes, the rest).
+fn body(line: &str) -> (&str, &str) {
+    let mut rest = line;
+    while let Some(after) = rest.strip_prefix(' ').or_else(|| rest.strip_prefix("- ")) {
+        rest = after;
+    }
+    (
+        line.get(..line.len() - rest.len()).unwrap_or_default(),
+        rest,
+    )
+}
+
+/// One line of block YAML with each bare boolean, as a key or a value, quoted.
+fn quote_booleans(line: &str) -> String {
+    let (lead, body) = body(line);
+    let quote = |scalar: &str| {
+        if BOOLEANS.contains(&scalar) {
+            format!("\"{scalar}\"")
+        } else {
+            scalar.to_string()
+        }
+    };
+    let body = match body.split_once(": ") {
+        Some((key, value)) => format!("{}: {}", quote(key), quote(value)),
+        None => match body.strip_suffix(':') {
+            Some(key) => format!("{}:", quote(key)),
+            None => quote(body),
+        },
+    };
+    format!("{lead}{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn written_yaml_quotes_booleans_as_keys_and_values() {
+        let value = json!({"keys": [{"kty": "EC", "y": "abc", "n": "on"}], "list": ["off", "ok"],
+                           "nested": {"Y": {"yes": 1}}, "text": "a\nb\n"});
+        let text = write(&value).unwrap();
+        for expected in [
+            "- kty: EC",
+            "  \"n\": \"on\"",
+            "  \"y\": abc",
+            "- \"off\"",
+            "- ok",
+            "  \"Y\":",
+            "    \"yes\": 1",
+        ] {
+            assert!(text.lines().any(|l| l == expected), "{expected}: {text}");
+        }
+        let back: Value = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(back, value);
+        assert!(
+            bare_booleans(&text).is_empty(),
+            "{:?}",
+            bare_booleans(&text)
+        );
+    }
+
+    #[test]
+    fn bare_booleans_are_found_in_block_and_flow_style() {
+        let text = "keys:\n- kty: EC\n  y: abc   # the trap\n- {kty: EC, x: a, n: b}\n\
+                    text: |\n  y: inside a literal\nok: \"y\"\nflag: off\n";
+        assert_eq!(
+            bare_booleans(text),
+            ["line 3: y", "line 4: n", "line 8: off"]
+        );
+    }
+}
