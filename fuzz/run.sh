@@ -12,10 +12,16 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 # one stable toolchain, which accepts them when told it is building itself.
 export RUSTC_BOOTSTRAP=1
 mkdir -p ../results ../target/fuzz-logs
+declare -A drives=(
+  [request]="arbitrary requests (headers, path, query, cookies, header maps) through \`Policy::check\`, every key type, host DER path"
+  [signed_claims]="arbitrary JWS header and claims, validly signed (HMAC, Ed25519), through \`Policy::check\`"
+  [config]="arbitrary documents through \`Policy::from_json\`"
+  [jwks]="arbitrary JSON objects through \`KeySet::parse\`"
+)
 report=(
   "# Coverage-guided fuzzing (cargo fuzz, libFuzzer)" ""
-  "$(date -u +%F), ${seconds} s per target." ""
-  "| target | executions | corpus | crashes |" "|---|---:|---:|---:|"
+  "$(date -u +%F), ${seconds} s per target (\`FUZZ_SECONDS=${seconds} make fuzz\`)." ""
+  "| target | what it drives | executions | corpus | crashes |" "|---|---|---:|---:|---:|"
 )
 failed=0
 for target in $targets; do
@@ -33,7 +39,7 @@ for target in $targets; do
     crashes=1 failed=1
     grep -E 'panicked|ERROR|SUMMARY|Test unit written' "$log" | head -n 5
   fi
-  report+=("| $target | ${runs:-?} | $(ls "corpus/$target" | wc -l) | $crashes |")
+  report+=("| $target | ${drives[$target]:-} | ${runs:-?} | $(ls "corpus/$target" | wc -l) | $crashes |")
   echo "$target: ${runs:-?} executions, exit $status"
 done
 printf '%s\n' "${report[@]}" | tee ../results/fuzz.md
