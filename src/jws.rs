@@ -160,6 +160,24 @@ mod tests {
     const HS: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
     #[test]
+    fn json_that_is_not_utf8_is_refused() {
+        // RFC 8725 §3.7: a header or payload is UTF-8, byte for byte, whatever a signature says.
+        let header = segment(HS);
+        for raw in [
+            &b"{\"sub\":\"\xff\"}"[..],
+            b"{\"sub\":\"\xc3\"}",
+            b"{\"sub\":\"\\ud800\"}",
+        ] {
+            let text = format!("{header}.{}.{}", b64::encode(raw), b64::encode(b"sig"));
+            assert_eq!(
+                Jws::parse(&text).unwrap_err(),
+                Reason::BadJson(Segment::Payload),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
     fn parses_a_well_formed_token() {
         let text = token(r#"{"alg":"ES256","kid":"k1"}"#, r#"{"iss":"me","exp":1.5}"#);
         let jws = Jws::parse(&text).unwrap();

@@ -344,3 +344,21 @@ pub(crate) fn digest(hash: Hash, message: &[u8]) -> Vec<u8> {
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_never_shows_in_debug_output() {
+        let k = b"0123456789abcdef0123456789abcdef".to_vec();
+        let key = Key::hmac(Some("h".into()), AlgorithmSet::of(&[Algorithm::HS256]), &k)
+            .expect("a 32-byte secret");
+        let printed = format!("{key:?}");
+        assert!(printed.contains("Secret(32 bytes)"), "{printed}");
+        assert!(
+            !printed.contains("48, 49, 50") && !printed.contains("0123"),
+            "{printed}"
+        );
+    }
+}
