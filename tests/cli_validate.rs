@@ -35,7 +35,7 @@ fn every_compile_error_is_named_with_its_path() {
     assert!(run.stdout.is_empty());
     for expected in [
         "refused with 3 error(s)",
-        "providers.a: a provider needs local_jwks or jwks",
+        "providers.a: a provider needs local_jwks, jwks or remote_jwks",
         "providers.b.jwks: the key set has no key",
         "rules[0].requires.provider_name: required provider [\"zz\"] is not configured",
     ] {
