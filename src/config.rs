@@ -515,8 +515,8 @@ mod tests {
             error.to_string(),
             "providers.p.subjects: null is not a value here: remove the member or give one"
         );
-        let error = parse(br#"{"rules": [{"match": {"prefix": "/"}, "requires": null}]}"#)
-            .unwrap_err();
+        let error =
+            parse(br#"{"rules": [{"match": {"prefix": "/"}, "requires": null}]}"#).unwrap_err();
         assert_eq!(error.path, "rules[0].requires");
         let error = parse(br#"{"stat_prefix": null}"#).unwrap_err();
         assert_eq!(error.path, "stat_prefix");

@@ -177,5 +177,9 @@ fn a_fractional_now_is_shown_as_given() {
     let config = setup.config.to_str().unwrap();
     let run = jwt_policy(&["explain", config, &t, "--now", &now]);
     assert_eq!(run.code, 1, "{}", run.stdout);
-    assert!(run.stdout.contains(&format!("now {now},")), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("now {now},")),
+        "{}",
+        run.stdout
+    );
 }

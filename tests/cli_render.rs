@@ -70,7 +70,12 @@ fn a_rendered_config_validates_and_lets_its_tokens_through() {
     let header = format!("x-token:{}", token.stdout.trim());
     for (open, path_asked) in [(true, "/health/live"), (false, "/healthz")] {
         let anonymous = jwt_policy(&["explain", path, "--path", path_asked]);
-        assert_eq!(anonymous.code == 0, open, "{path_asked}: {}", anonymous.stdout);
+        assert_eq!(
+            anonymous.code == 0,
+            open,
+            "{path_asked}: {}",
+            anonymous.stdout
+        );
     }
     let explained = jwt_policy(&["explain", path, "--header", &header, "--path", "/x"]);
     assert_eq!(explained.code, 0, "{}", explained.stdout);

@@ -282,7 +282,9 @@ mod tests {
 
     #[test]
     fn a_yaml_key_given_twice_is_refused_with_its_path() {
-        let error = plugin_config("generation: 1\ngeneration: 2\n").err().unwrap();
+        let error = plugin_config("generation: 1\ngeneration: 2\n")
+            .err()
+            .unwrap();
         assert!(
             error.contains("the key \"generation\" is given twice"),
             "{error}"

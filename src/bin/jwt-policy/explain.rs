@@ -68,7 +68,9 @@ fn header(text: &str) -> Result<(String, String), String> {
         .ok_or(format!("\"{text}\" is not NAME:VALUE"))?;
     // Envoy refuses such a request before any filter sees it; a tab is allowed in a value.
     if value.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(format!("\"{name}\": a header value holds no control characters"));
+        return Err(format!(
+            "\"{name}\": a header value holds no control characters"
+        ));
     }
     Ok((name.to_ascii_lowercase(), value.trim_start().to_string()))
 }
