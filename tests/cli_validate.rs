@@ -79,3 +79,12 @@ fn an_unreadable_file_is_exit_2() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("/nonexistent.yaml"), "{}", run.stderr);
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused() {
+    let path = common::temp_dir("validate-not-utf8").join("config.json");
+    std::fs::write(&path, b"{\"generation\": \"\xff\"}").unwrap();
+    let run = jwt_policy(&["validate", path.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("not UTF-8"), "{}", run.stderr);
+}

@@ -3,7 +3,7 @@
 //! an Envoy HTTP filter whose wasm `configuration` is a `StringValue`. What comes out is the
 //! exact bytes the plugin would be handed.
 
-use crate::yaml11;
+use crate::{yaml11, Failure};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
@@ -24,14 +24,30 @@ pub struct PluginConfig {
 
 /// The text of a file, or of stdin for `-`.
 pub fn read_text(path: &Path) -> Result<String, String> {
+    String::from_utf8(read_bytes(path)?)
+        .map_err(|e| format!("{}: not UTF-8 text: {e}", path.display()))
+}
+
+/// A configuration's text: a file that cannot be read is a usage error (exit 2), but one
+/// that is not UTF-8 is read and refused (exit 1), as the plugin refuses it.
+pub fn read_config_text(path: &Path) -> Result<String, Failure> {
+    String::from_utf8(read_bytes(path)?).map_err(|e| {
+        Failure::refused(format!(
+            "{}: not UTF-8 text, so not JSON or YAML: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, String> {
     if path == Path::new("-") {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|e| format!("stdin: {e}"))?;
-        return Ok(text);
+        return Ok(bytes);
     }
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The plugin configuration in a file's text. JSON is passed on byte for byte (so the
