@@ -70,11 +70,43 @@ pub fn parse(document: &[u8]) -> Result<JwtAuthentication, ConfigError> {
         },
         other => ConfigError::at("", format!("the configuration {other}")),
     })?;
+    if let Some(error) = first_null(&object, "") {
+        return Err(error);
+    }
     serde_path_to_error::deserialize(Value::Object(object)).map_err(|error| {
         let path = error.path().to_string();
         let path = if path == "." { String::new() } else { path };
         ConfigError::at(path, error.into_inner().to_string())
     })
+}
+
+/// The first `null` in the document, in the path notation of the deserializer's errors.
+/// serde reads `null` as an absent `Option`, so `requires:` left empty in YAML would make a
+/// rule require nothing; no member of this configuration means anything by `null`.
+fn first_null(object: &serde_json::Map<String, Value>, path: &str) -> Option<ConfigError> {
+    object.iter().find_map(|(name, value)| {
+        let path = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
+        null_within(value, path, "member")
+    })
+}
+
+fn null_within(value: &Value, path: String, what: &str) -> Option<ConfigError> {
+    match value {
+        Value::Null => Some(ConfigError::at(
+            path,
+            format!("null is not a value here: remove the {what} or give one"),
+        )),
+        Value::Object(object) => first_null(object, &path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| null_within(item, format!("{path}[{i}]"), "item")),
+        Value::Bool(_) | Value::Number(_) | Value::String(_) => None,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -473,6 +505,25 @@ mod tests {
         assert_eq!(
             error.message,
             "the configuration has the member \"p\" twice"
+        );
+    }
+
+    #[test]
+    fn refuses_null_anywhere() {
+        let error = parse(br#"{"providers": {"p": {"subjects": null}}}"#).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "providers.p.subjects: null is not a value here: remove the member or give one"
+        );
+        let error =
+            parse(br#"{"rules": [{"match": {"prefix": "/"}, "requires": null}]}"#).unwrap_err();
+        assert_eq!(error.path, "rules[0].requires");
+        let error = parse(br#"{"stat_prefix": null}"#).unwrap_err();
+        assert_eq!(error.path, "stat_prefix");
+        let error = parse(br#"{"providers": {"p": {"audiences": ["a", null]}}}"#).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "providers.p.audiences[1]: null is not a value here: remove the item or give one"
         );
     }
 

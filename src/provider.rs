@@ -373,7 +373,12 @@ fn key_set(config: &config::JwtProvider, path: &str) -> Result<(KeySet, Vec<Stri
         (Some(_), Some(_)) => {
             return Err(ConfigError::at(path, "set only one of local_jwks and jwks"));
         }
-        (None, None) => return Err(ConfigError::at(path, "a provider needs local_jwks or jwks")),
+        (None, None) => {
+            return Err(ConfigError::at(
+                path,
+                "a provider needs local_jwks, jwks or remote_jwks",
+            ))
+        }
         (None, Some(jwks)) => (jwks.clone(), format!("{path}.jwks")),
         (Some(source), None) => local_jwks(source, &format!("{path}.local_jwks"))?,
     };

@@ -152,3 +152,34 @@ fn the_token_may_come_from_stdin_or_a_header_and_text_is_the_default() {
         missing.stdout
     );
 }
+
+#[test]
+fn an_absurd_time_path_or_header_is_exit_2() {
+    let setup = setup("explain-bad-input");
+    let config = setup.config.to_str().unwrap();
+    for now in ["nan", "inf", "1e300", "-1"] {
+        let run = jwt_policy(&["explain", config, "--now", now]);
+        assert_eq!(run.code, 2, "--now {now}: {}", run.stderr);
+    }
+    for path in ["x", "", "/a\u{7f}"] {
+        let run = jwt_policy(&["explain", config, "--path", path]);
+        assert_eq!(run.code, 2, "--path {path:?}: {}", run.stderr);
+    }
+    let run = jwt_policy(&["explain", config, "--header", "x-a:b\u{1}c"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn a_fractional_now_is_shown_as_given() {
+    let setup = setup("explain-fractional-now");
+    let t = token(&setup, json!({}));
+    let now = format!("{}.5", NOW + 1000);
+    let config = setup.config.to_str().unwrap();
+    let run = jwt_policy(&["explain", config, &t, "--now", &now]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("now {now},")),
+        "{}",
+        run.stdout
+    );
+}

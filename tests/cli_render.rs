@@ -48,6 +48,10 @@ fn a_rendered_config_validates_and_lets_its_tokens_through() {
         "no private member"
     );
     assert_eq!(config["generation"], 9);
+    assert_eq!(
+        config["rules"][0]["match"],
+        serde_json::json!({"path_separated_prefix": "/health"})
+    );
 
     let path = dir.join("config.json");
     std::fs::write(&path, &run.stdout).unwrap();
@@ -64,6 +68,15 @@ fn a_rendered_config_validates_and_lets_its_tokens_through() {
         r#"{"iss":"https://idp","aud":"web","sub":"a"}"#,
     ]);
     let header = format!("x-token:{}", token.stdout.trim());
+    for (open, path_asked) in [(true, "/health/live"), (false, "/healthz")] {
+        let anonymous = jwt_policy(&["explain", path, "--path", path_asked]);
+        assert_eq!(
+            anonymous.code == 0,
+            open,
+            "{path_asked}: {}",
+            anonymous.stdout
+        );
+    }
     let explained = jwt_policy(&["explain", path, "--header", &header, "--path", "/x"]);
     assert_eq!(explained.code, 0, "{}", explained.stdout);
     assert!(
@@ -110,4 +123,27 @@ fn missing_keys_and_malformed_options_are_named() {
     let bad = jwt_policy(&["render", "--claim-to-header", "sub"]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("is not CLAIM:HEADER"), "{}", bad.stderr);
+}
+
+#[test]
+fn a_public_path_is_a_whole_path() {
+    for bad in ["health", "/", "/a?b"] {
+        let run = jwt_policy(&["render", "--public", bad]);
+        assert_eq!(run.code, 2, "{bad}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn an_open_issuer_or_audience_is_warned_of() {
+    let dir = temp_dir("render-open");
+    let key = dir.join("key.json");
+    std::fs::write(&key, jwt_policy(&["keygen", "--alg", "ES256"]).stdout).unwrap();
+    let key = key.to_str().unwrap();
+    let open = jwt_policy(&["render", "--key", key]);
+    assert_eq!(open.code, 0, "{}", open.stderr);
+    assert!(open.stderr.contains("no --issuer"), "{}", open.stderr);
+    assert!(open.stderr.contains("no --audience"), "{}", open.stderr);
+    let closed = jwt_policy(&["render", "--key", key, "--issuer", "i", "--audience", "a"]);
+    assert_eq!(closed.code, 0, "{}", closed.stderr);
+    assert!(!closed.stderr.contains("no --"), "{}", closed.stderr);
 }

@@ -35,7 +35,7 @@ fn every_compile_error_is_named_with_its_path() {
     assert!(run.stdout.is_empty());
     for expected in [
         "refused with 3 error(s)",
-        "providers.a: a provider needs local_jwks or jwks",
+        "providers.a: a provider needs local_jwks, jwks or remote_jwks",
         "providers.b.jwks: the key set has no key",
         "rules[0].requires.provider_name: required provider [\"zz\"] is not configured",
     ] {
@@ -78,4 +78,13 @@ fn an_unreadable_file_is_exit_2() {
     let run = jwt_policy(&["validate", "/nonexistent.yaml"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("/nonexistent.yaml"), "{}", run.stderr);
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused() {
+    let path = common::temp_dir("validate-not-utf8").join("config.json");
+    std::fs::write(&path, b"{\"generation\": \"\xff\"}").unwrap();
+    let run = jwt_policy(&["validate", path.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("not UTF-8"), "{}", run.stderr);
 }

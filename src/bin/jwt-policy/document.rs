@@ -3,8 +3,10 @@
 //! an Envoy HTTP filter whose wasm `configuration` is a `StringValue`. What comes out is the
 //! exact bytes the plugin would be handed.
 
-use crate::yaml11;
+use crate::{yaml11, Failure};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
@@ -22,14 +24,30 @@ pub struct PluginConfig {
 
 /// The text of a file, or of stdin for `-`.
 pub fn read_text(path: &Path) -> Result<String, String> {
+    String::from_utf8(read_bytes(path)?)
+        .map_err(|e| format!("{}: not UTF-8 text: {e}", path.display()))
+}
+
+/// A configuration's text: a file that cannot be read is a usage error (exit 2), but one
+/// that is not UTF-8 is read and refused (exit 1), as the plugin refuses it.
+pub fn read_config_text(path: &Path) -> Result<String, Failure> {
+    String::from_utf8(read_bytes(path)?).map_err(|e| {
+        Failure::refused(format!(
+            "{}: not UTF-8 text, so not JSON or YAML: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, String> {
     if path == Path::new("-") {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|e| format!("stdin: {e}"))?;
-        return Ok(text);
+        return Ok(bytes);
     }
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The plugin configuration in a file's text. JSON is passed on byte for byte (so the
@@ -67,16 +85,108 @@ pub fn plugin_config(text: &str) -> Result<PluginConfig, String> {
 }
 
 /// Every document of a YAML (or JSON) text, as JSON values; empty documents are left out.
+/// A key given twice in one mapping is refused, as the plugin refuses it in JSON.
 pub fn yaml_documents(text: &str) -> Result<Vec<Value>, String> {
-    use serde::Deserialize;
     let mut documents = Vec::new();
     for document in serde_yaml_ng::Deserializer::from_str(text) {
-        let value = Value::deserialize(document).map_err(|e| format!("not valid YAML: {e}"))?;
+        let value = UniqueKeys
+            .deserialize(document)
+            .map_err(|e| format!("not valid YAML: {e}"))?;
         if !value.is_null() {
             documents.push(value);
         }
     }
     Ok(documents)
+}
+
+/// Builds a JSON value from YAML, refusing a key given twice in one mapping (serde_json's
+/// own `Value` keeps the last, so a second `requires` would silently replace the first).
+/// serde_yaml_ng puts the path and line before the message.
+#[derive(Clone, Copy)]
+struct UniqueKeys;
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value JSON can hold")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // JSON has no .nan or .inf; serde_json would turn them into null.
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom(format_args!("{v} is not a JSON number")))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = serde_json::Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            if map.contains_key(&name) {
+                return Err(de::Error::custom(format_args!(
+                    "the key \"{name}\" is given twice"
+                )));
+            }
+            let value = access.next_value_seed(self)?;
+            map.insert(name, value);
+        }
+        Ok(Value::Object(map))
+    }
+}
+
+/// istiod sends an empty `pluginConfig` Struct as no configuration at all, which the plugin
+/// refuses ("the configuration is empty"), so `{}` there is not the empty policy it is in JSON.
+fn refuse_empty(config: &Value, member: &str) -> Result<(), String> {
+    if config.as_object().is_some_and(serde_json::Map::is_empty) {
+        return Err(format!(
+            "{member} is empty: Istio then sends the plugin no configuration, which it refuses"
+        ));
+    }
+    Ok(())
 }
 
 /// A document that holds a plugin configuration rather than being one.
@@ -99,12 +209,14 @@ fn unwrap(document: &Value) -> Result<PluginConfig, String> {
             let config = document
                 .pointer("/spec/pluginConfig")
                 .ok_or("the WasmPlugin has no spec.pluginConfig")?;
+            refuse_empty(config, "spec.pluginConfig")?;
             return found(config, "WasmPlugin spec.pluginConfig");
         }
         Some("TrafficExtension") => {
             let config = document
                 .pointer("/spec/wasm/pluginConfig")
                 .ok_or("the TrafficExtension has no spec.wasm.pluginConfig")?;
+            refuse_empty(config, "spec.wasm.pluginConfig")?;
             return found(config, "TrafficExtension spec.wasm.pluginConfig");
         }
         Some(other) => {
@@ -185,11 +297,36 @@ mod tests {
     }
 
     #[test]
+    fn a_yaml_key_given_twice_is_refused_with_its_path() {
+        let error = plugin_config("generation: 1\ngeneration: 2\n")
+            .err()
+            .unwrap();
+        assert!(
+            error.contains("the key \"generation\" is given twice"),
+            "{error}"
+        );
+        let manifest = "kind: WasmPlugin\nspec:\n  pluginConfig:\n    rules:\n    - requires: {}\n      requires: {}\n";
+        let error = plugin_config(manifest).err().unwrap();
+        assert!(
+            error.contains("spec.pluginConfig.rules[0]: the key \"requires\" is given twice"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn what_holds_no_configuration_is_named() {
         let error = plugin_config("kind: WasmPlugin\nspec: {url: x}\n")
             .err()
             .unwrap();
         assert!(error.contains("spec.pluginConfig"), "{error}");
+        let error = plugin_config("kind: WasmPlugin\nspec: {pluginConfig: {}}\n")
+            .err()
+            .unwrap();
+        assert!(error.contains("spec.pluginConfig is empty"), "{error}");
+        let error = plugin_config("kind: TrafficExtension\nspec: {wasm: {pluginConfig: {}}}\n")
+            .err()
+            .unwrap();
+        assert!(error.contains("spec.wasm.pluginConfig is empty"), "{error}");
         let error = plugin_config("kind: Service\n").err().unwrap();
         assert!(
             error.contains("a Service holds no plugin configuration"),

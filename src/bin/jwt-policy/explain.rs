@@ -30,8 +30,8 @@ pub struct ExplainArgs {
     /// to send only the --header values
     #[arg(value_name = "TOKEN")]
     token: Option<String>,
-    /// The request path, query string included
-    #[arg(long, default_value = "/")]
+    /// The request path, query string included: /... (or * for OPTIONS)
+    #[arg(long, default_value = "/", value_parser = request_path)]
     path: String,
     /// The request method
     #[arg(long, default_value = "GET")]
@@ -45,8 +45,9 @@ pub struct ExplainArgs {
     /// A request header NAME:VALUE; repeat for more (a name may repeat)
     #[arg(long = "header", value_name = "NAME:VALUE", value_parser = header)]
     headers: Vec<(String, String)>,
-    /// The time to decide at, in Unix seconds [default: now]
-    #[arg(long, value_name = "UNIX")]
+    /// The time to decide at, in Unix seconds from 0 to 253402300799 (year 9999), a fraction
+    /// allowed [default: now]
+    #[arg(long, value_name = "UNIX", value_parser = unix_time)]
     now: Option<f64>,
     /// A key set for a provider with remote_jwks, as if the plugin had fetched it
     #[arg(long, value_name = "PROVIDER=JWKS_FILE", value_parser = remote_jwks)]
@@ -65,7 +66,36 @@ fn header(text: &str) -> Result<(String, String), String> {
     let (name, value) = split
         .and_then(|at| Some((text.get(..at)?, text.get(at + 1..)?)))
         .ok_or(format!("\"{text}\" is not NAME:VALUE"))?;
+    // Envoy refuses such a request before any filter sees it; a tab is allowed in a value.
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(format!(
+            "\"{name}\": a header value holds no control characters"
+        ));
+    }
     Ok((name.to_ascii_lowercase(), value.trim_start().to_string()))
+}
+
+/// The last second of year 9999: a time past it is a typo, not a test of expiry.
+const LATEST_TIME: f64 = 253_402_300_799.0;
+
+fn unix_time(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(now) if (0.0..=LATEST_TIME).contains(&now) => Ok(now),
+        _ => Err(format!(
+            "\"{text}\" is not a Unix time from 0 to {LATEST_TIME}"
+        )),
+    }
+}
+
+/// What Envoy would hand the filter as :path: origin form, or `*` (OPTIONS * HTTP/1.1).
+fn request_path(text: &str) -> Result<String, String> {
+    if !(text.starts_with('/') || text == "*") {
+        return Err(format!("\"{text}\" is not a request path (/... or *)"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("a request path holds no control characters".into());
+    }
+    Ok(text.to_string())
 }
 
 fn remote_jwks(text: &str) -> Result<(String, PathBuf), String> {
@@ -278,7 +308,7 @@ fn attempt_text(
                     .map_or("-".to_string(), Value::to_string)
             };
             format!(
-                " (now {now:.0}, nbf {}, exp {}, skew {skew}s)",
+                " (now {now}, nbf {}, exp {}, skew {skew}s)",
                 claim("nbf"),
                 claim("exp")
             )

@@ -24,7 +24,7 @@ pub enum Format {
 /// Keys come from JWKS files, PEM public keys (RSA, EC, Ed25519; the kid is the file name
 /// without its extension) or private JWK files made by keygen (only their public part is
 /// written). The one rule requires the provider's token on every path but the --public
-/// prefixes.
+/// ones.
 #[derive(Args)]
 pub struct RenderArgs {
     /// A JWKS file; its keys are taken as they are
@@ -64,8 +64,9 @@ pub struct RenderArgs {
     /// Copy a claim into a header; repeat for more
     #[arg(long, value_name = "CLAIM:HEADER", value_parser = claim_to_header)]
     claim_to_header: Vec<(String, String)>,
-    /// A path prefix that needs no token; repeat for more
-    #[arg(long, value_name = "PREFIX")]
+    /// A path that needs no token, with everything under it (/health opens /health and
+    /// /health/live, not /healthz); repeat for more
+    #[arg(long, value_name = "PATH", value_parser = public_path)]
     public: Vec<String>,
     /// The number the plugin reports as its jwt_policy_generation gauge
     #[arg(long, value_name = "N")]
@@ -103,6 +104,19 @@ fn claim_to_header(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A `--public` path as a `path_separated_prefix`, which matches whole segments only, so
+/// `/health` does not also open `/healthz`; the matcher takes no trailing `/`, `?` or `#`.
+fn public_path(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') || text.contains(['?', '#']) {
+        return Err(format!("\"{text}\" is not a path (/..., without ? or #)"));
+    }
+    let path = text.trim_end_matches('/');
+    if path.is_empty() {
+        return Err("/ would need no token anywhere".into());
+    }
+    Ok(path.to_string())
+}
+
 pub fn render(args: &RenderArgs) -> Result<Output, Failure> {
     let config = plugin_config(args)?;
     // Refuse to write what the plugin would refuse.
@@ -117,7 +131,19 @@ pub fn render(args: &RenderArgs) -> Result<Output, Failure> {
         Format::Wasmplugin => yaml11::write(&wasm_plugin(args, config)?)?,
         Format::Envoy => yaml11::write(&envoy_filter(args, &text))?,
     };
-    Ok(Output::success(stdout.trim_end()))
+    let mut output = Output::success(stdout.trim_end());
+    // Written as asked, but a token from any issuer or for any service would then do.
+    if args.issuer.is_none() {
+        output
+            .warnings
+            .push("no --issuer: a token from any issuer signed by these keys passes".into());
+    }
+    if args.audiences.is_empty() {
+        output
+            .warnings
+            .push("no --audience: a token for any audience passes".into());
+    }
+    Ok(output)
 }
 
 fn plugin_config(args: &RenderArgs) -> Result<Value, String> {
@@ -187,7 +213,7 @@ fn plugin_config(args: &RenderArgs) -> Result<Value, String> {
     let mut rules: Vec<Value> = args
         .public
         .iter()
-        .map(|prefix| json!({"match": {"prefix": prefix}}))
+        .map(|path| json!({"match": {"path_separated_prefix": path}}))
         .collect();
     rules.push(json!({"match": {"prefix": "/"}, "requires": {"provider_name": args.provider}}));
     let mut config = Map::new();

@@ -1,7 +1,7 @@
 //! `validate`: a configuration compiled exactly as the plugin compiles it, and a summary of
 //! what it holds, or every error with its JSON path.
 
-use crate::document::{plugin_config, read_text};
+use crate::document::{plugin_config, read_config_text};
 use crate::{describe, Failure, Output};
 use clap::Args;
 use jwt_policy::config::{self, JwtAuthentication};
@@ -34,7 +34,7 @@ pub struct Loaded {
 
 /// Reads and compiles a configuration; a refusal lists every error found, one per line.
 pub fn load(path: &Path) -> Result<Loaded, Failure> {
-    let text = read_text(path)?;
+    let text = read_config_text(path)?;
     let name = path.display();
     let document = plugin_config(&text).map_err(|e| Failure::refused(format!("{name}: {e}")))?;
     let refused = |errors: Vec<config::ConfigError>| {
