@@ -162,7 +162,9 @@ fn what_cannot_be_translated_is_named_and_fails_unless_lenient() {
     assert_eq!(status(&path, &["--path", "/admin", token.trim()]), 403);
     assert_eq!(status(&path, &["--path", "/admin"]), 401);
     assert!(
-        lenient.stderr.contains("spec.rules[1]: has what cannot be translated, so it denies"),
+        lenient
+            .stderr
+            .contains("spec.rules[1]: has what cannot be translated, so it denies"),
         "{}",
         lenient.stderr
     );
@@ -188,7 +190,8 @@ fn convert_text(name: &str, text: &str, args: &[&str]) -> (common::Run, Option<V
     (run, config)
 }
 
-const JWKS: &str = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI","alg":"HS256"}]}"#;
+const JWKS: &str =
+    r#"{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI","alg":"HS256"}]}"#;
 
 fn authentication(name: &str, namespace: &str, issuer: &str) -> String {
     format!("kind: RequestAuthentication\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  jwtRules:\n  - issuer: {issuer}\n    jwks: '{JWKS}'\n---\n")
@@ -204,13 +207,20 @@ fn same_named_request_authentications_of_two_namespaces_both_stay() {
     let config = config.unwrap();
     assert_eq!(config["providers"]["a.idp"]["issuer"], "https://a.example");
     assert_eq!(config["providers"]["b.idp"]["issuer"], "https://b.example");
-    assert_eq!(config["rules"][0]["requires"], json!({"provider_name": "b.idp"}));
+    assert_eq!(
+        config["rules"][0]["requires"],
+        json!({"provider_name": "b.idp"})
+    );
 
     let same = authentication("idp", "a", "https://a.example")
         + &authentication("idp", "a", "https://b.example");
     let (run, _) = convert_text("convert-clash-same", &same, &["--lenient"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("make the provider \"a.idp\""), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("make the provider \"a.idp\""),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -230,7 +240,11 @@ fn subjects_and_plain_claims_are_compared_whole_and_scope_split() {
     };
     let post = |token: &str| status(&path, &["--method", "POST", "--path", "/orders/1", token]);
     assert_eq!(post(&token("alice")), 200);
-    assert_eq!(post(&token("mallory alice")), 403, "Istio compares sub whole");
+    assert_eq!(
+        post(&token("mallory alice")),
+        403,
+        "Istio compares sub whole"
+    );
 
     let text = authentication("idp", "a", "https://a.example")
         + "kind: AuthorizationPolicy\nmetadata: {name: p}\nspec:\n  rules:\n  - when:\n    - {key: \"request.auth.claims[group]\", values: [admins]}\n    - {key: \"request.auth.claims[scope]\", values: [read]}\n";
@@ -282,7 +296,10 @@ fn a_public_path_beats_a_rule_for_every_path_as_istio_ors_its_rules() {
     let extra = "  - to: [{operation: {paths: [/health]}}]\n  - from: [{source: {requestPrincipals: [\"*\"]}}]\n";
     let (_, _, file) = setup("convert-order", extra);
     let strict = jwt_policy(&["convert", &file]);
-    assert_eq!(strict.code, 1, "/orders* (alice, bob) overlaps * (any principal)");
+    assert_eq!(
+        strict.code, 1,
+        "/orders* (alice, bob) overlaps * (any principal)"
+    );
     assert!(
         strict
             .stderr
@@ -290,7 +307,11 @@ fn a_public_path_beats_a_rule_for_every_path_as_istio_ors_its_rules() {
         "{}",
         strict.stderr
     );
-    assert!(!strict.stderr.contains("spec.rules[1] and"), "{}", strict.stderr);
+    assert!(
+        !strict.stderr.contains("spec.rules[1] and"),
+        "{}",
+        strict.stderr
+    );
     let run = jwt_policy(&["convert", "--lenient", &file]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let config: Value = serde_json::from_str(&run.stdout).unwrap();

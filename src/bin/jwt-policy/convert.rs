@@ -68,14 +68,16 @@ pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
     // `kubectl get -o yaml` writes several resources as one `kind: List` with `items`.
     let documents: Vec<Value> = yaml_documents(&text)?
         .into_iter()
-        .flat_map(|document| match document.get("kind").and_then(Value::as_str) {
-            Some("List") => document
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            _ => vec![document],
-        })
+        .flat_map(
+            |document| match document.get("kind").and_then(Value::as_str) {
+                Some("List") => document
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => vec![document],
+            },
+        )
         .collect();
     let mut conversion = Conversion {
         space_delimited: vec!["scope".into(), "permission".into()],
@@ -106,7 +108,9 @@ pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
         match kind {
             "RequestAuthentication" => {
                 // Same-named resources of different namespaces keep apart as namespace.name.
-                let namespace = document.pointer("/metadata/namespace").and_then(Value::as_str);
+                let namespace = document
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str);
                 let provider = match namespace {
                     Some(namespace) if conversion.clashing_names.contains(&name) => {
                         format!("{namespace}.{name}")
@@ -243,8 +247,11 @@ impl Conversion {
                         .into_iter()
                         .flatten()
                         .map(|h| {
-                            let mut header = json!({"name": h.get("name").cloned().unwrap_or_default()});
-                            if let (Some(prefix), Some(object)) = (h.get("prefix"), header.as_object_mut()) {
+                            let mut header =
+                                json!({"name": h.get("name").cloned().unwrap_or_default()});
+                            if let (Some(prefix), Some(object)) =
+                                (h.get("prefix"), header.as_object_mut())
+                            {
                                 object.insert("value_prefix".into(), prefix.clone());
                             }
                             header
@@ -440,7 +447,8 @@ impl Conversion {
         self.rules.sort_by_key(specificity);
         let decision = |rule: &Value| (rule.get("requires").cloned(), rule.get("claims").cloned());
         let allows_all = |rule: &Value| {
-            rule.get("requires") == Some(&json!({"allow_missing": {}})) && rule.get("claims").is_none()
+            rule.get("requires") == Some(&json!({"allow_missing": {}}))
+                && rule.get("claims").is_none()
         };
         for (i, (first_at, first)) in self.rules.iter().enumerate() {
             for (later_at, later) in self.rules.iter().skip(i + 1) {
@@ -639,9 +647,8 @@ fn overlap(first: Option<&Value>, later: Option<&Value>) -> bool {
     }
     match (path_or_prefix(first), path_or_prefix(later)) {
         (Some((a, false)), Some((b, false))) => a == b,
-        (Some((path, false)), Some((prefix, true))) | (Some((prefix, true)), Some((path, false))) => {
-            path.starts_with(prefix)
-        }
+        (Some((path, false)), Some((prefix, true)))
+        | (Some((prefix, true)), Some((path, false))) => path.starts_with(prefix),
         (Some((a, true)), Some((b, true))) => a.starts_with(b) || b.starts_with(a),
         _ => true,
     }
