@@ -329,3 +329,16 @@ fn a_public_path_beats_a_rule_for_every_path_as_istio_ors_its_rules() {
         json!({"provider_name": "idp"})
     );
 }
+
+#[test]
+fn claims_in_space_delimited_claims_are_split() {
+    let text = format!(
+        "kind: RequestAuthentication\nmetadata: {{name: idp}}\nspec:\n  jwtRules:\n  - issuer: https://a.example\n    jwks: '{JWKS}'\n    spaceDelimitedClaims: [groups]\n---\nkind: AuthorizationPolicy\nmetadata: {{name: p}}\nspec:\n  rules:\n  - when:\n    - {{key: \"request.auth.claims[groups]\", values: [admins]}}\n"
+    );
+    let (run, config) = convert_text("convert-space-delimited", &text, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        config.unwrap()["rules"][0]["claims"],
+        json!([{"name": "groups", "contains_any": ["admins"]}])
+    );
+}

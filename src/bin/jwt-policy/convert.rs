@@ -42,9 +42,9 @@ struct Conversion {
     providers: Map<String, Value>,
     /// (issuer, provider name), to resolve request principals.
     issuers: Vec<(String, String)>,
-    /// Claims whose strings Istio splits on spaces (`scope`, `permission` and each jwtRule's
-    /// `spaceDelimitedClaims`).
-    space_delimited: Vec<String>,
+    /// Each jwtRule's `spaceDelimitedClaims`, whose strings Istio splits on spaces (as it
+    /// always does `scope` and `permission`).
+    space_delimited: Vec<Vec<String>>,
     /// RequestAuthentication names used more than once: their providers take the namespace.
     clashing_names: Vec<String>,
     /// Providers named twice, which would have replaced one another.
@@ -79,10 +79,7 @@ pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
             },
         )
         .collect();
-    let mut conversion = Conversion {
-        space_delimited: vec!["scope".into(), "permission".into()],
-        ..Conversion::default()
-    };
+    let mut conversion = Conversion::default();
     let name_of = |document: &Value| {
         document
             .pointer("/metadata/name")
@@ -157,7 +154,10 @@ pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
         .map(|line| format!("not translated: {line}"))
         .collect();
     if !warnings.is_empty() && !args.lenient {
-        warnings.push("nothing written; --lenient leaves these out".into());
+        warnings.push(
+            "nothing written; --lenient writes it anyway, a rule with an untranslated field denying what it matches"
+                .into(),
+        );
         return Err(Failure::refused(warnings.join("\n")));
     }
     warnings.extend(conversion.notes.iter().map(|line| format!("note: {line}")));
@@ -277,15 +277,7 @@ impl Conversion {
                         .untranslated
                         .push(format!("{at}.{field}: {value} is not a boolean")),
                 },
-                // Read for every provider alike: a `when` on the claim cannot tell which
-                // provider's token it looks at.
-                "spaceDelimitedClaims" => {
-                    for claim in strings(value) {
-                        if !self.space_delimited.contains(&claim) {
-                            self.space_delimited.push(claim);
-                        }
-                    }
-                }
+                "spaceDelimitedClaims" => self.space_delimited.push(strings(value)),
                 _ => self.untranslated.push(format!("{at}.{field}")),
             }
         }
@@ -614,12 +606,23 @@ impl Conversion {
         match (claim, key.strip_prefix("request.headers[")) {
             (Some(claim), _) => {
                 // Istio splits only the space-delimited claims; any other string is compared
-                // whole, so "mallory alice" is not "alice".
-                let test = if self.space_delimited.contains(&claim) {
-                    "contains_any"
-                } else {
-                    "equals_any"
-                };
+                // whole, so "mallory alice" is not "alice". A condition cannot tell which
+                // provider's token it reads, so a claim only some jwtRules split is compared
+                // whole, which lets less through.
+                let listed_by = self
+                    .space_delimited
+                    .iter()
+                    .filter(|claims| claims.contains(&claim))
+                    .count();
+                let every_rule = self.issuers.len();
+                let split = ["scope", "permission"].contains(&claim.as_str())
+                    || (listed_by > 0 && listed_by == every_rule);
+                if listed_by > 0 && !split {
+                    self.notes.push(format!(
+                        "{at}: {claim} is in spaceDelimitedClaims of only some jwtRules, so it is compared whole"
+                    ));
+                }
+                let test = if split { "contains_any" } else { "equals_any" };
                 claims.push(json!({"name": claim, test: values}));
             }
             (None, Some(header)) => {
