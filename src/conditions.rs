@@ -12,6 +12,7 @@ enum Test {
     Contains(String),
     ContainsAny(Vec<String>),
     ContainsAll(Vec<String>),
+    EqualsAny(Vec<String>),
     Present(bool),
 }
 
@@ -54,6 +55,15 @@ impl ClaimCondition {
             }
             tests.push(Test::ContainsAll(values.clone()));
         }
+        if let Some(values) = &config.equals_any {
+            if values.is_empty() {
+                return Err(ConfigError::at(
+                    format!("{path}.equals_any"),
+                    "may not be empty",
+                ));
+            }
+            tests.push(Test::EqualsAny(values.clone()));
+        }
         if let Some(present) = config.present {
             tests.push(Test::Present(present));
         }
@@ -64,7 +74,7 @@ impl ClaimCondition {
             }),
             _ => Err(ConfigError::at(
                 path,
-                "set exactly one of equals, contains, contains_any, contains_all, present",
+                "set exactly one of equals, contains, contains_any, contains_all, equals_any, present",
             )),
         }
     }
@@ -78,6 +88,7 @@ impl ClaimCondition {
             Test::Contains(item) => format!("{claim} contains {item:?}"),
             Test::ContainsAny(items) => format!("{claim} contains_any {}", list(items)),
             Test::ContainsAll(items) => format!("{claim} contains_all {}", list(items)),
+            Test::EqualsAny(items) => format!("{claim} equals_any {}", list(items)),
             Test::Present(present) => format!("{claim} present {present}"),
         }
     }
@@ -93,6 +104,9 @@ impl ClaimCondition {
             }
             Test::ContainsAll(items) => {
                 value.is_some_and(|v| items.iter().all(|item| has(v, item)))
+            }
+            Test::EqualsAny(items) => {
+                value.is_some_and(|v| items.iter().any(|item| is_or_holds(v, item)))
             }
         };
         if met {
@@ -131,6 +145,16 @@ fn has(value: &Value, item: &str) -> bool {
     match value {
         Value::Array(items) => items.iter().any(|v| v.as_str() == Some(item)),
         Value::String(words) => words.split(' ').any(|word| word == item),
+        _ => false,
+    }
+}
+
+/// True when the claim is the string `item`, or an array holding it; unlike `has`, a
+/// string is compared whole.
+fn is_or_holds(value: &Value, item: &str) -> bool {
+    match value {
+        Value::Array(items) => items.iter().any(|v| v.as_str() == Some(item)),
+        Value::String(text) => text == item,
         _ => false,
     }
 }
@@ -204,12 +228,23 @@ mod tests {
     }
 
     #[test]
+    fn equals_any_compares_a_string_whole() {
+        let sub = condition(json!({"name": "sub", "equals_any": ["alice", "bob"]}));
+        assert!(sub.check(&claims(json!({"sub": "alice"}))).is_ok());
+        assert!(sub.check(&claims(json!({"sub": ["carol", "bob"]}))).is_ok());
+        assert!(sub.check(&claims(json!({"sub": "mallory alice"}))).is_err());
+        assert!(sub.check(&claims(json!({"sub": "alic"}))).is_err());
+        assert!(sub.check(&claims(json!({}))).is_err());
+    }
+
+    #[test]
     fn one_test_per_condition() {
         for bad in [
             json!({"name": "a"}),
             json!({"name": "a", "equals": 1, "contains": "x"}),
             json!({"name": "", "equals": 1}),
             json!({"name": "a", "contains_any": []}),
+            json!({"name": "a", "equals_any": []}),
         ] {
             let config: config::ClaimCondition = serde_json::from_value(bad).unwrap();
             assert!(ClaimCondition::compile(&config, "c").is_err());

@@ -382,6 +382,9 @@ pub struct ClaimCondition {
     pub contains_any: Option<Vec<String>>,
     /// The claim, as a list, contains every one of these.
     pub contains_all: Option<Vec<String>>,
+    /// The claim is one of these strings, or an array holding one of them; a string is
+    /// never split (Istio's comparison of a claim that is not space-delimited).
+    pub equals_any: Option<Vec<String>>,
     /// The claim is present (`true`) or absent (`false`).
     pub present: Option<bool>,
 }

@@ -288,6 +288,7 @@ pub fn schema() -> Value {
                     {"required": ["contains"]},
                     {"required": ["contains_any"]},
                     {"required": ["contains_all"]},
+                    {"required": ["equals_any"]},
                     {"required": ["present"]}
                 ],
                 "properties": {
@@ -296,6 +297,7 @@ pub fn schema() -> Value {
                     "contains": {"type": "string"},
                     "contains_any": {"type": "array", "minItems": 1, "items": {"type": "string"}},
                     "contains_all": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                    "equals_any": {"type": "array", "minItems": 1, "items": {"type": "string"}},
                     "present": {"type": "boolean"}
                 }
             }

@@ -19,15 +19,18 @@ use std::path::PathBuf;
 /// FILE holds one or more YAML documents. jwtRules become providers (jwks inline, jwksUri as
 /// remote_jwks through Istio's outbound|PORT||HOST cluster), requestPrincipals the rules'
 /// requirements, and when conditions on request.auth.claims[...], request.auth.audiences
-/// and request.auth.presenter claim conditions (contains_any, which matches a string claim
-/// or any item of a list claim, as Istio does). Every field that cannot be translated is
-/// named on stderr, and the exit code is 1 unless --lenient.
+/// and request.auth.presenter claim conditions: equals_any (a string claim equals a value,
+/// or a list claim holds one), or contains_any for scope, permission and the
+/// spaceDelimitedClaims, whose strings Istio splits on spaces. Every field that cannot be
+/// translated, and every pair of overlapping rules first-match cannot decide as Istio
+/// does, is named on stderr, and the exit code is 1 unless --lenient.
 #[derive(Args)]
 pub struct ConvertArgs {
     /// The Istio YAML (several documents allowed), or - for stdin
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// Leave out what cannot be translated (still named on stderr) instead of failing
+    /// Leave out what cannot be translated (still named on stderr) instead of failing: an
+    /// AuthorizationPolicy rule with such a field then denies what it matches
     #[arg(long)]
     lenient: bool,
 }
@@ -39,14 +42,22 @@ struct Conversion {
     providers: Map<String, Value>,
     /// (issuer, provider name), to resolve request principals.
     issuers: Vec<(String, String)>,
-    rules: Vec<Value>,
+    /// Each jwtRule's `spaceDelimitedClaims`, whose strings Istio splits on spaces (as it
+    /// always does `scope` and `permission`).
+    space_delimited: Vec<Vec<String>>,
+    /// RequestAuthentication names used more than once: their providers take the namespace.
+    clashing_names: Vec<String>,
+    /// Providers named twice, which would have replaced one another.
+    clashing_providers: Vec<String>,
+    /// (where in the input, rule).
+    rules: Vec<(String, Value)>,
     untranslated: Vec<String>,
     notes: Vec<String>,
 }
 
 pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
     let text = read_text(&args.file)?;
-    let bare = yaml11::bare_booleans(&text);
+    let bare = yaml11::bare_booleans(&text, &["forwardOriginalToken"]);
     if !bare.is_empty() {
         return Err(Failure::refused(format!(
             "{}: bare YAML 1.1 booleans, which kubectl reads as true or false (quote them, or write true or false): {}",
@@ -54,23 +65,69 @@ pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
             bare.join(", ")
         )));
     }
-    let documents = yaml_documents(&text)?;
+    // `kubectl get -o yaml` writes several resources as one `kind: List` with `items`.
+    let documents: Vec<Value> = yaml_documents(&text)?
+        .into_iter()
+        .flat_map(
+            |document| match document.get("kind").and_then(Value::as_str) {
+                Some("List") => document
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => vec![document],
+            },
+        )
+        .collect();
     let mut conversion = Conversion::default();
+    let name_of = |document: &Value| {
+        document
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("unnamed")
+            .to_string()
+    };
+    let authentication_names: Vec<String> = documents
+        .iter()
+        .filter(|d| d.get("kind").and_then(Value::as_str) == Some("RequestAuthentication"))
+        .map(name_of)
+        .collect();
+    conversion.clashing_names = authentication_names
+        .iter()
+        .filter(|name| authentication_names.iter().filter(|n| n == name).count() > 1)
+        .cloned()
+        .collect();
     let mut policies = Vec::new();
     for (i, document) in documents.iter().enumerate() {
         let kind = document.get("kind").and_then(Value::as_str).unwrap_or("");
-        let name = document
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("unnamed");
+        let name = name_of(document);
         let at = format!("document {} ({kind} {name})", i + 1);
         match kind {
-            "RequestAuthentication" => conversion.request_authentication(document, name, &at),
+            "RequestAuthentication" => {
+                // Same-named resources of different namespaces keep apart as namespace.name.
+                let namespace = document
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str);
+                let provider = match namespace {
+                    Some(namespace) if conversion.clashing_names.contains(&name) => {
+                        format!("{namespace}.{name}")
+                    }
+                    _ => name.clone(),
+                };
+                conversion.request_authentication(document, &provider, &at);
+            }
             "AuthorizationPolicy" => policies.push((document, at)),
             _ => conversion.untranslated.push(format!(
                 "{at}: kind: only RequestAuthentication and AuthorizationPolicy convert"
             )),
         }
+    }
+    if !conversion.clashing_providers.is_empty() {
+        return Err(Failure::refused(format!(
+            "{}: two RequestAuthentications make the provider {} (give them different names or namespaces)",
+            args.file.display(),
+            conversion.clashing_providers.join(", ")
+        )));
     }
     if conversion.providers.is_empty() {
         return Err(Failure::refused(format!(
@@ -83,10 +140,9 @@ pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
     }
     conversion.order_rules();
     // Every other request: no token needed, but one that is present must verify.
-    conversion
-        .rules
-        .push(json!({"match": {"prefix": "/"}, "requires": {"allow_missing": {}}}));
-    let config = json!({"providers": conversion.providers, "rules": conversion.rules});
+    let mut rules: Vec<Value> = conversion.rules.into_iter().map(|(_, rule)| rule).collect();
+    rules.push(json!({"match": {"prefix": "/"}, "requires": {"allow_missing": {}}}));
+    let config = json!({"providers": conversion.providers, "rules": rules});
     if let Err(error) = Policy::from_json(config.to_string().as_bytes()) {
         return Err(Failure::refused(format!(
             "the converted configuration is refused: {error}"
@@ -98,7 +154,10 @@ pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
         .map(|line| format!("not translated: {line}"))
         .collect();
     if !warnings.is_empty() && !args.lenient {
-        warnings.push("nothing written; --lenient leaves these out".into());
+        warnings.push(
+            "nothing written; --lenient writes it anyway, a rule with an untranslated field denying what it matches"
+                .into(),
+        );
         return Err(Failure::refused(warnings.join("\n")));
     }
     warnings.extend(conversion.notes.iter().map(|line| format!("note: {line}")));
@@ -188,8 +247,11 @@ impl Conversion {
                         .into_iter()
                         .flatten()
                         .map(|h| {
-                            let mut header = json!({"name": h.get("name").cloned().unwrap_or_default()});
-                            if let (Some(prefix), Some(object)) = (h.get("prefix"), header.as_object_mut()) {
+                            let mut header =
+                                json!({"name": h.get("name").cloned().unwrap_or_default()});
+                            if let (Some(prefix), Some(object)) =
+                                (h.get("prefix"), header.as_object_mut())
+                            {
                                 object.insert("value_prefix".into(), prefix.clone());
                             }
                             header
@@ -209,11 +271,13 @@ impl Conversion {
                         .collect();
                     set("claim_to_headers", json!(entries));
                 }
-                "forwardOriginalToken" => set("forward", value.clone()),
-                // Claim conditions here read every space-separated string claim as a list.
-                "spaceDelimitedClaims" => self.notes.push(format!(
-                    "{at}.spaceDelimitedClaims: not needed, claim conditions split every space-separated string claim"
-                )),
+                "forwardOriginalToken" => match yaml11::boolean(value) {
+                    Some(forward) => set("forward", json!(forward)),
+                    None => self
+                        .untranslated
+                        .push(format!("{at}.{field}: {value} is not a boolean")),
+                },
+                "spaceDelimitedClaims" => self.space_delimited.push(strings(value)),
                 _ => self.untranslated.push(format!("{at}.{field}")),
             }
         }
@@ -231,8 +295,13 @@ impl Conversion {
                     .push(format!("{at}.timeout: no jwksUri to fetch, left out")),
             }
         }
-        self.providers
-            .insert(name.to_string(), Value::Object(provider));
+        if self
+            .providers
+            .insert(name.to_string(), Value::Object(provider))
+            .is_some()
+        {
+            self.clashing_providers.push(format!("\"{name}\""));
+        }
     }
 
     fn authorization_policy(&mut self, document: &Value, at: &str) {
@@ -268,6 +337,7 @@ impl Conversion {
     }
 
     fn authorization_rule(&mut self, rule: &Value, at: &str) {
+        let untranslated_before = self.untranslated.len();
         let mut requirements = Vec::new();
         let mut claims = Vec::new();
         let mut matches = Vec::new();
@@ -307,6 +377,20 @@ impl Conversion {
         }
         // Claims need a verified token even where no principal is named: Istio's condition
         // fails on a request without one.
+        // Left out, a restriction would let more through than Istio does (and without the
+        // rule its requests would reach the allow_missing rule for all paths), so under
+        // --lenient the rule denies what it matches instead: two conditions no token meets.
+        let restriction_left_out = self.untranslated.len() > untranslated_before;
+        if restriction_left_out {
+            self.notes.push(format!(
+                "{at}: has what cannot be translated, so it denies every request it matches"
+            ));
+            requirements = vec![self.any_provider()];
+            claims = vec![
+                json!({"name": "iss", "present": true}),
+                json!({"name": "iss", "present": false}),
+            ];
+        }
         let requires = match requirements.len() {
             0 if claims.is_empty() => json!({"allow_missing": {}}),
             0 => self.any_provider(),
@@ -329,15 +413,17 @@ impl Conversion {
             if let (false, Some(object)) = (claims.is_empty(), rule.as_object_mut()) {
                 object.insert("claims".into(), json!(claims));
             }
-            self.rules.push(rule);
+            self.rules.push((at.to_string(), rule));
         }
     }
 
     /// Istio allows a request when any ALLOW rule matches it; here the first matching rule
-    /// decides. Most specific first (exact paths, then regexes, then longer prefixes) gives
-    /// the same answer when rules only nest; rules with the same match cannot both decide.
+    /// decides. Most specific first (exact paths, then regexes, then longer prefixes) puts a
+    /// rule before those its paths nest in, but a request both match is then decided by the
+    /// first alone: the same as Istio only when the first lets everything through or both
+    /// ask the same. Other overlaps cannot be translated exactly.
     fn order_rules(&mut self) {
-        let specificity = |rule: &Value| {
+        let specificity = |(_, rule): &(String, Value)| {
             let route = rule.get("match");
             let text = |key| route.and_then(|r| r.get(key)).and_then(Value::as_str);
             match (
@@ -351,17 +437,21 @@ impl Conversion {
             }
         };
         self.rules.sort_by_key(specificity);
-        for (i, rule) in self.rules.iter().enumerate() {
-            let same = self
-                .rules
-                .iter()
-                .skip(i + 1)
-                .any(|other| other.get("match") == rule.get("match"));
-            if same {
-                self.notes.push(format!(
-                    "two AuthorizationPolicy rules match {}: the first decides, where Istio allows what either allows",
-                    rule.get("match").map(Value::to_string).unwrap_or_default()
-                ));
+        let decision = |rule: &Value| (rule.get("requires").cloned(), rule.get("claims").cloned());
+        let allows_all = |rule: &Value| {
+            rule.get("requires") == Some(&json!({"allow_missing": {}}))
+                && rule.get("claims").is_none()
+        };
+        for (i, (first_at, first)) in self.rules.iter().enumerate() {
+            for (later_at, later) in self.rules.iter().skip(i + 1) {
+                if overlap(first.get("match"), later.get("match"))
+                    && !allows_all(first)
+                    && decision(first) != decision(later)
+                {
+                    self.untranslated.push(format!(
+                        "{first_at} and {later_at}: cannot be translated exactly: a request both match gets only the first's answer, where Istio allows what either allows"
+                    ));
+                }
             }
         }
     }
@@ -392,11 +482,16 @@ impl Conversion {
                 self.untranslated.push(format!("{at}.source.{field}"));
                 continue;
             }
-            let mut subjects = Vec::new();
+            // (issuer, subject) pairs; Istio compares both whole, and `ISS/*` (or `*`) lets
+            // every subject of that issuer (or of all) through.
+            let mut subjects: Vec<(String, String)> = Vec::new();
+            let mut any_subject_of: Vec<String> = Vec::new();
+            let mut any_principal = false;
             for (p, principal) in strings(value).iter().enumerate() {
                 let field = format!("{at}.source.requestPrincipals[{p}]");
                 if principal == "*" {
                     requirements.push(self.any_provider());
+                    any_principal = true;
                     continue;
                 }
                 let Some((issuer, subject)) = principal.rsplit_once('/') else {
@@ -404,26 +499,40 @@ impl Conversion {
                         .push(format!("{field}: \"{principal}\" is not ISSUER/SUBJECT"));
                     continue;
                 };
-                let Some((_, provider)) = self.issuers.iter().find(|(iss, _)| iss == issuer) else {
-                    self.untranslated
-                        .push(format!("{field}: no jwtRule has the issuer \"{issuer}\""));
-                    continue;
+                // Every provider of that issuer (one per namespace, say) verifies its tokens.
+                let providers: Vec<Value> = self
+                    .issuers
+                    .iter()
+                    .filter(|(iss, _)| iss == issuer)
+                    .map(|(_, provider)| json!({ "provider_name": provider }))
+                    .collect();
+                let requirement = match providers.as_slice() {
+                    [] => {
+                        self.untranslated
+                            .push(format!("{field}: no jwtRule has the issuer \"{issuer}\""));
+                        continue;
+                    }
+                    [one] => one.clone(),
+                    _ => json!({"requires_any": {"requirements": providers}}),
                 };
-                let requirement = json!({ "provider_name": provider });
                 if !requirements.contains(&requirement) {
                     requirements.push(requirement);
                 }
-                if subject != "*" {
-                    subjects.push(subject.to_string());
+                if subject == "*" {
+                    any_subject_of.push(issuer.to_string());
+                } else {
+                    subjects.push((issuer.to_string(), subject.to_string()));
                 }
             }
+            subjects.retain(|(issuer, _)| !any_principal && !any_subject_of.contains(issuer));
             if !subjects.is_empty() {
                 if requirements.len() > 1 {
                     self.untranslated.push(format!(
                         "{at}.source.requestPrincipals: subjects of several issuers (a condition on sub cannot tell them apart)"
                     ));
                 } else {
-                    claims.push(json!({"name": "sub", "contains_any": subjects}));
+                    let names: Vec<String> = subjects.into_iter().map(|(_, sub)| sub).collect();
+                    claims.push(json!({"name": "sub", "equals_any": names}));
                 }
             }
         }
@@ -495,7 +604,27 @@ impl Conversion {
             }
         };
         match (claim, key.strip_prefix("request.headers[")) {
-            (Some(claim), _) => claims.push(json!({"name": claim, "contains_any": values})),
+            (Some(claim), _) => {
+                // Istio splits only the space-delimited claims; any other string is compared
+                // whole, so "mallory alice" is not "alice". A condition cannot tell which
+                // provider's token it reads, so a claim only some jwtRules split is compared
+                // whole, which lets less through.
+                let listed_by = self
+                    .space_delimited
+                    .iter()
+                    .filter(|claims| claims.contains(&claim))
+                    .count();
+                let every_rule = self.issuers.len();
+                let split = ["scope", "permission"].contains(&claim.as_str())
+                    || (listed_by > 0 && listed_by == every_rule);
+                if listed_by > 0 && !split {
+                    self.notes.push(format!(
+                        "{at}: {claim} is in spaceDelimitedClaims of only some jwtRules, so it is compared whole"
+                    ));
+                }
+                let test = if split { "contains_any" } else { "equals_any" };
+                claims.push(json!({"name": claim, test: values}));
+            }
             (None, Some(header)) => {
                 headers.push(alternatives(
                     &header.trim_end_matches(']').to_ascii_lowercase(),
@@ -504,6 +633,27 @@ impl Conversion {
             }
             (None, None) => self.untranslated.push(format!("{at}.key: {key}")),
         }
+    }
+}
+
+/// Whether some request path can match both route matches. A regex (`*suffix`) is taken to
+/// meet every other match, and headers (methods) are not compared: both can only report an
+/// overlap too many.
+fn overlap(first: Option<&Value>, later: Option<&Value>) -> bool {
+    fn path_or_prefix(route: Option<&Value>) -> Option<(&str, bool)> {
+        let text = |key| route.and_then(|r| r.get(key)).and_then(Value::as_str);
+        match (text("path"), text("prefix")) {
+            (Some(path), _) => Some((path, false)),
+            (None, Some(prefix)) => Some((prefix, true)),
+            (None, None) => None,
+        }
+    }
+    match (path_or_prefix(first), path_or_prefix(later)) {
+        (Some((a, false)), Some((b, false))) => a == b,
+        (Some((path, false)), Some((prefix, true)))
+        | (Some((prefix, true)), Some((path, false))) => path.starts_with(prefix),
+        (Some((a, true)), Some((b, true))) => a.starts_with(b) || b.starts_with(a),
+        _ => true,
     }
 }
 

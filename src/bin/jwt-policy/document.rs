@@ -69,7 +69,7 @@ pub fn plugin_config(text: &str) -> Result<PluginConfig, String> {
         ));
     };
     let mut config = unwrap(document)?;
-    let bare = yaml11::bare_booleans(text);
+    let bare = yaml11::bare_booleans(text, &[]);
     if !bare.is_empty() {
         let why = format!(
             "bare YAML 1.1 booleans, which kubectl sends as true or false (quote them): {}",

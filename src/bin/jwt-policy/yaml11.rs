@@ -26,8 +26,9 @@ pub fn write(value: &Value) -> Result<String, String> {
 }
 
 /// Where a hand-written YAML text has a bare YAML 1.1 boolean, key or value, block or
-/// flow style: `line 12: y`.
-pub fn bare_booleans(text: &str) -> Vec<String> {
+/// flow style: `line 12: y`. The values of `boolean_keys` are left out: there kubectl's
+/// reading is the one meant, and `boolean` reads them the same way.
+pub fn bare_booleans(text: &str, boolean_keys: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     for (number, (line, scalars)) in scalar_lines(text).enumerate() {
         if scalars.is_none() {
@@ -39,6 +40,7 @@ pub fn bare_booleans(text: &str) -> Vec<String> {
         };
         for piece in line.split(['{', '}', '[', ']', ',']) {
             let (key, value) = key_and_value(piece);
+            let value = value.filter(|_| !key.is_some_and(|k| boolean_keys.contains(&k.trim())));
             for scalar in [key, value].into_iter().flatten() {
                 if BOOLEANS.contains(&scalar.trim()) {
                     found.push(format!("line {}: {}", number + 1, scalar.trim()));
@@ -47,6 +49,22 @@ pub fn bare_booleans(text: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// A boolean as kubectl (YAML 1.1) reads it: `true`, or a string such as `yes`, `on`, `Off`.
+pub fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(value) => Some(*value),
+        Value::String(text) => match text.as_str() {
+            "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
+                Some(true)
+            }
+            "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False"
+            | "FALSE" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Each line, and `Some(())` unless it is inside a literal block (a string with line
@@ -136,9 +154,9 @@ mod tests {
         let back: Value = serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(back, value);
         assert!(
-            bare_booleans(&text).is_empty(),
+            bare_booleans(&text, &[]).is_empty(),
             "{:?}",
-            bare_booleans(&text)
+            bare_booleans(&text, &[])
         );
     }
 
@@ -147,7 +165,7 @@ mod tests {
         let text = "keys:\n- kty: EC\n  y: abc   # the trap\n- {kty: EC, x: a, n: b}\n\
                     text: |\n  y: inside a literal\nok: \"y\"\nflag: off\n";
         assert_eq!(
-            bare_booleans(text),
+            bare_booleans(text, &[]),
             ["line 3: y", "line 4: n", "line 8: off"]
         );
     }
