@@ -147,3 +147,25 @@ fn an_open_issuer_or_audience_is_warned_of() {
     assert_eq!(closed.code, 0, "{}", closed.stderr);
     assert!(!closed.stderr.contains("no --"), "{}", closed.stderr);
 }
+
+#[test]
+fn two_keys_with_one_kid_are_refused() {
+    let dir = temp_dir("render-kids");
+    let mut files = Vec::new();
+    for name in ["a.json", "b.json"] {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            jwt_policy(&["keygen", "--alg", "ES256", "--kid", "same"]).stdout,
+        )
+        .unwrap();
+        files.push(path.to_str().unwrap().to_string());
+    }
+    let run = jwt_policy(&["render", "--key", &files[0], "--key", &files[1]]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("two keys have the kid \"same\""),
+        "{}",
+        run.stderr
+    );
+}

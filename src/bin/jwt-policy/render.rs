@@ -171,6 +171,19 @@ fn plugin_config(args: &RenderArgs) -> Result<Value, String> {
     if keys.is_empty() {
         return Err("no keys: give --jwks, --pem or --key".into());
     }
+    // Two keys under one kid make every token naming it try both: after a rotation nobody
+    // can tell which key signs. (The plugin takes it, as Envoy does; a rendered set need not.)
+    let mut kids = std::collections::BTreeSet::new();
+    for kid in keys
+        .iter()
+        .filter_map(|key| key.get("kid").and_then(Value::as_str))
+    {
+        if !kids.insert(kid) {
+            return Err(format!(
+                "two keys have the kid \"{kid}\": give each key its own kid"
+            ));
+        }
+    }
     let mut provider = Map::new();
     if let Some(issuer) = &args.issuer {
         provider.insert("issuer".into(), json!(issuer));
