@@ -57,10 +57,10 @@ struct Conversion {
 
 pub fn convert(args: &ConvertArgs) -> Result<Output, Failure> {
     let text = read_text(&args.file)?;
-    let bare = yaml11::bare_booleans(&text, &["forwardOriginalToken"]);
+    let bare = yaml11::misread_scalars(&text, &["forwardOriginalToken"]);
     if !bare.is_empty() {
         return Err(Failure::refused(format!(
-            "{}: bare YAML 1.1 booleans, which kubectl reads as true or false (quote them, or write true or false): {}",
+            "{}: bare scalars kubectl reads as YAML 1.1 does, as booleans or numbers, not strings (quote them, or write true or false): {}",
             args.file.display(),
             bare.join(", ")
         )));

@@ -69,10 +69,10 @@ pub fn plugin_config(text: &str) -> Result<PluginConfig, String> {
         ));
     };
     let mut config = unwrap(document)?;
-    let bare = yaml11::bare_booleans(text, &[]);
+    let bare = yaml11::misread_scalars(text, &[]);
     if !bare.is_empty() {
         let why = format!(
-            "bare YAML 1.1 booleans, which kubectl sends as true or false (quote them): {}",
+            "bare scalars kubectl reads as YAML 1.1 does, as booleans or numbers, not strings (quote them): {}",
             bare.join(", ")
         );
         // A manifest goes through kubectl; a plain YAML file may not.
@@ -288,7 +288,7 @@ mod tests {
         let manifest = "kind: WasmPlugin\nspec:\n  pluginConfig:\n    jwks: {keys: [{y: a}]}\n";
         let error = plugin_config(manifest).err().unwrap();
         assert!(
-            error.contains("kubectl sends as true or false (quote them): line 4: y"),
+            error.contains("as booleans or numbers, not strings (quote them): line 4: y"),
             "{error}"
         );
         let plain =

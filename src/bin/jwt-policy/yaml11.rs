@@ -1,7 +1,8 @@
 //! The YAML 1.1 trap. kubectl reads manifests with go-yaml (YAML 1.1), where a bare `y`,
-//! `n`, `yes`, `on`, `off` ... is a boolean; serde_yaml_ng reads and writes YAML 1.2, where
-//! they are strings. An EC key's `y:` (or an RSA key's `n:`) then reaches the plugin as the
-//! member "true" and the key is refused. So what we write has them quoted, and what a user
+//! `n`, `yes`, `on`, `off` ... is a boolean, and `2026_11`, `0b101` or `1:30` a number;
+//! serde_yaml_ng reads and writes YAML 1.2, where they are strings. An EC key's `y:` (or an
+//! RSA key's `n:`) then reaches the plugin as the member "true" and the key is refused; a
+//! `kid: 2026_11` as the number 202611. So what we write has them quoted, and what a user
 //! wrote is searched for them.
 
 use serde_json::Value;
@@ -12,6 +13,27 @@ const BOOLEANS: [&str; 16] = [
     "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
     "OFF",
 ];
+
+/// Whether YAML 1.1 reads this plain scalar as something other than the string YAML 1.2
+/// reads: a boolean word, or a number with underscores, in binary, or in base 60.
+fn misread(scalar: &str) -> bool {
+    if BOOLEANS.contains(&scalar) {
+        return true;
+    }
+    let unsigned = scalar.strip_prefix(['-', '+']).unwrap_or(scalar);
+    if let Some(bits) = unsigned.strip_prefix("0b") {
+        return !bits.is_empty() && bits.chars().all(|c| matches!(c, '0' | '1' | '_'));
+    }
+    let digits = |text: &str| {
+        text.starts_with(|c: char| c.is_ascii_digit())
+            && text.chars().all(|c| c.is_ascii_digit() || c == '_')
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let fraction_ok = fraction.chars().all(|c| c.is_ascii_digit() || c == '_');
+    let groups: Vec<&str> = whole.split(':').collect();
+    // Plain digits are numbers in both versions; only these forms differ.
+    fraction_ok && groups.iter().all(|g| digits(g)) && (groups.len() > 1 || unsigned.contains('_'))
+}
 
 /// `value` as block YAML that kubectl reads as we mean it.
 pub fn write(value: &Value) -> Result<String, String> {
@@ -25,10 +47,10 @@ pub fn write(value: &Value) -> Result<String, String> {
     Ok(lines.join("\n") + "\n")
 }
 
-/// Where a hand-written YAML text has a bare YAML 1.1 boolean, key or value, block or
-/// flow style: `line 12: y`. The values of `boolean_keys` are left out: there kubectl's
+/// Where a hand-written YAML text has a bare scalar YAML 1.1 reads otherwise (see
+/// `misread`), key or value, block or flow style: `line 12: y`. The values of `boolean_keys` are left out: there kubectl's
 /// reading is the one meant, and `boolean` reads them the same way.
-pub fn bare_booleans(text: &str, boolean_keys: &[&str]) -> Vec<String> {
+pub fn misread_scalars(text: &str, boolean_keys: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     for (number, (line, scalars)) in scalar_lines(text).enumerate() {
         if scalars.is_none() {
@@ -42,7 +64,7 @@ pub fn bare_booleans(text: &str, boolean_keys: &[&str]) -> Vec<String> {
             let (key, value) = key_and_value(piece);
             let value = value.filter(|_| !key.is_some_and(|k| boolean_keys.contains(&k.trim())));
             for scalar in [key, value].into_iter().flatten() {
-                if BOOLEANS.contains(&scalar.trim()) {
+                if misread(scalar.trim()) {
                     found.push(format!("line {}: {}", number + 1, scalar.trim()));
                 }
             }
@@ -110,11 +132,12 @@ fn body(line: &str) -> (&str, &str) {
     )
 }
 
-/// One line of block YAML with each bare boolean, as a key or a value, quoted.
+/// One line of block YAML with each scalar YAML 1.1 would misread, as a key or a value,
+/// quoted.
 fn quote_booleans(line: &str) -> String {
     let (lead, body) = body(line);
     let quote = |scalar: &str| {
-        if BOOLEANS.contains(&scalar) {
+        if misread(scalar) {
             format!("\"{scalar}\"")
         } else {
             scalar.to_string()
@@ -154,9 +177,31 @@ mod tests {
         let back: Value = serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(back, value);
         assert!(
-            bare_booleans(&text, &[]).is_empty(),
+            misread_scalars(&text, &[]).is_empty(),
             "{:?}",
-            bare_booleans(&text, &[])
+            misread_scalars(&text, &[])
+        );
+    }
+
+    #[test]
+    fn numbers_only_yaml_1_1_reads_are_quoted_and_found() {
+        let value = json!({"kid": "2026_11", "a": "0b101", "t": "1:30", "n": "42", "v": "1.2.3",
+                           "s": "v1_2", "x": "-1_000.5"});
+        let text = write(&value).unwrap();
+        for expected in [
+            "kid: \"2026_11\"",
+            "a: '0b101'",
+            "t: \"1:30\"",
+            "v: 1.2.3",
+            "s: v1_2",
+            "x: \"-1_000.5\"",
+        ] {
+            assert!(text.lines().any(|l| l == expected), "{expected}: {text}");
+        }
+        assert_eq!(serde_yaml_ng::from_str::<Value>(&text).unwrap(), value);
+        assert_eq!(
+            misread_scalars("kid: 2026_11\nother: v1_2\nport: 8080\n", &[]),
+            ["line 1: 2026_11"]
         );
     }
 
@@ -165,7 +210,7 @@ mod tests {
         let text = "keys:\n- kty: EC\n  y: abc   # the trap\n- {kty: EC, x: a, n: b}\n\
                     text: |\n  y: inside a literal\nok: \"y\"\nflag: off\n";
         assert_eq!(
-            bare_booleans(text, &[]),
+            misread_scalars(text, &[]),
             ["line 3: y", "line 4: n", "line 8: off"]
         );
     }
