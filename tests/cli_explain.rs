@@ -183,3 +183,23 @@ fn a_fractional_now_is_shown_as_given() {
         run.stdout
     );
 }
+
+#[test]
+fn a_remote_key_set_it_was_not_given_is_pointed_out() {
+    let dir = temp_dir("explain-remote");
+    let config = dir.join("remote.json");
+    let document = json!({
+        "providers": {"idp": {"issuer": "https://idp",
+                              "remote_jwks": {"http_uri": {"uri": "https://idp/jwks", "cluster": "idp"}}}},
+        "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}]
+    });
+    std::fs::write(&config, document.to_string()).unwrap();
+    let run = jwt_policy(&["explain", config.to_str().unwrap(), "a.b.c", "--path", "/x"]);
+    assert!(
+        run.stderr
+            .contains("provider idp has remote_jwks, which explain does not fetch")
+            && run.stderr.contains("--remote-jwks idp=JWKS_FILE"),
+        "{}",
+        run.stderr
+    );
+}

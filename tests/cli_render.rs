@@ -113,6 +113,22 @@ fn a_pem_public_key_becomes_a_jwk_named_after_its_file() {
         "{}",
         bad.stderr
     );
+
+    // RFC 8410 §10.3's example private key.
+    std::fs::write(
+        &file,
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let private = jwt_policy(&["render", "--pem", file.to_str().unwrap()]);
+    assert_eq!(private.code, 2);
+    assert!(
+        private
+            .stderr
+            .contains("a private key: give the public key"),
+        "{}",
+        private.stderr
+    );
 }
 
 #[test]

@@ -118,6 +118,20 @@ pub fn explain(args: &ExplainArgs) -> Result<Output, Failure> {
     for (name, file) in &args.remote_jwks {
         deliver(policy, name, file, now)?;
     }
+    let mut warnings = loaded.warnings;
+    for provider in policy.providers().iter().filter(|p| p.remote().is_some()) {
+        if !args
+            .remote_jwks
+            .iter()
+            .any(|(name, _)| *name == provider.name)
+        {
+            warnings.push(format!(
+                "provider {0} has remote_jwks, which explain does not fetch: its tokens fail \
+                 as jwks_fetch unless --remote-jwks {0}=JWKS_FILE gives the key set",
+                provider.name
+            ));
+        }
+    }
     let pairs = request_headers(args)?;
     let request = Request::new(&pairs);
     let explanation = policy.explain(&request, now);
@@ -141,7 +155,7 @@ pub fn explain(args: &ExplainArgs) -> Result<Output, Failure> {
     };
     Ok(Output {
         stdout,
-        warnings: loaded.warnings,
+        warnings,
         code,
     })
 }

@@ -52,10 +52,14 @@ pub fn jwk(pem: &str, kid: &str) -> Result<Value, String> {
     {
         json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(key.as_bytes())})
     } else {
-        return Err(
+        // A private key is the common slip: say so rather than "unsupported".
+        return Err(if pem.contains("PRIVATE KEY-----") {
+            "a private key: give the public key (openssl pkey -pubout), or the private JWK with --key"
+                .into()
+        } else {
             "not a PEM public key of a type the plugin verifies (RSA, EC P-256/P-384/P-521, Ed25519)"
-                .into(),
-        );
+                .into()
+        });
     };
     if let Some(object) = jwk.as_object_mut() {
         object.insert("kid".into(), Value::String(kid.into()));
