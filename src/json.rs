@@ -3,7 +3,8 @@
 //! `serde_json` keeps the last of two members with the same name; a JWS whose header or claims
 //! say two things at once must be refused instead (RFC 7515 §4, RFC 8725 §3.2 on parser
 //! differentials). Nesting is bounded well below what any real token needs so a crafted
-//! document cannot make the parser recurse deeply.
+//! document cannot make the parser recurse deeply. The same reader builds JSON values from
+//! other serde formats (the tool reads YAML configurations through it).
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -48,12 +49,9 @@ pub fn parse_object_within(
     max_depth: usize,
 ) -> Result<Map<String, Value>, JsonError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue {
-        depth: 0,
-        max_depth,
-    }
-    .deserialize(&mut deserializer)
-    .map_err(classify)?;
+    let value = StrictValue::within(max_depth)
+        .deserialize(&mut deserializer)
+        .map_err(classify)?;
     deserializer.end().map_err(|_| JsonError::Invalid)?;
     match value {
         Value::Object(map) => Ok(map),
@@ -61,15 +59,17 @@ pub fn parse_object_within(
     }
 }
 
-// serde carries our refusals as custom error messages; these prefixes bring the kind back.
-const DUPLICATE: &str = "jwt-policy duplicate member:";
-const TOO_DEEP: &str = "jwt-policy nested too deeply";
+// serde carries our refusals as custom error messages, which other formats show as they
+// are (`the key "requires" is given twice`); these bring the kind back for JSON.
+const DUPLICATE: (&str, &str) = ("the key \"", "\" is given twice");
+const TOO_DEEP: &str = "nested too deeply";
 
 fn classify(error: serde_json::Error) -> JsonError {
     let message = error.to_string();
-    if let Some(rest) = message.strip_prefix(DUPLICATE) {
-        // serde_json appends " at line L column C"; the name is everything before it.
-        let name = rest.rsplit_once(" at line ").map_or(rest, |(name, _)| name);
+    let duplicate = message
+        .strip_prefix(DUPLICATE.0)
+        .and_then(|rest| rest.rsplit_once(DUPLICATE.1));
+    if let Some((name, _)) = duplicate {
         JsonError::DuplicateMember(name.to_string())
     } else if message.starts_with(TOO_DEEP) {
         JsonError::TooDeep
@@ -78,13 +78,23 @@ fn classify(error: serde_json::Error) -> JsonError {
     }
 }
 
+/// A seed that reads one value of any serde format as a JSON `Value`, refusing a name given
+/// twice in one map, nesting deeper than its limit, and numbers JSON cannot hold.
 #[derive(Clone, Copy)]
-struct StrictValue {
+pub struct StrictValue {
     depth: usize,
     max_depth: usize,
 }
 
 impl StrictValue {
+    /// Objects and arrays nested at most `max_depth` deep, the outermost counting as 1.
+    pub fn within(max_depth: usize) -> StrictValue {
+        StrictValue {
+            depth: 0,
+            max_depth,
+        }
+    }
+
     fn nested<E: de::Error>(self) -> Result<StrictValue, E> {
         if self.depth >= self.max_depth {
             return Err(E::custom(TOO_DEEP));
@@ -123,9 +133,12 @@ impl<'de> Visitor<'de> for StrictValue {
         Ok(Value::from(v))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        // serde_json never produces a non-finite number, so this cannot be null.
-        Ok(Value::from(v))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // serde_json never produces a non-finite number; YAML's .nan and .inf would otherwise
+        // become null.
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom(format_args!("{v} is not a JSON number")))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -137,6 +150,10 @@ impl<'de> Visitor<'de> for StrictValue {
     }
 
     fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
     }
 
@@ -154,7 +171,10 @@ impl<'de> Visitor<'de> for StrictValue {
         let mut map = Map::new();
         while let Some(name) = access.next_key::<String>()? {
             if map.contains_key(&name) {
-                return Err(de::Error::custom(format_args!("{DUPLICATE}{name}")));
+                return Err(de::Error::custom(format_args!(
+                    "{}{name}{}",
+                    DUPLICATE.0, DUPLICATE.1
+                )));
             }
             let value = access.next_value_seed(inner)?;
             map.insert(name, value);

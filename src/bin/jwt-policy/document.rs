@@ -4,9 +4,9 @@
 //! exact bytes the plugin would be handed.
 
 use crate::{yaml11, Failure};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use jwt_policy::json;
+use serde::de::DeserializeSeed;
 use serde_json::Value;
-use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
@@ -89,7 +89,8 @@ pub fn plugin_config(text: &str) -> Result<PluginConfig, String> {
 pub fn yaml_documents(text: &str) -> Result<Vec<Value>, String> {
     let mut documents = Vec::new();
     for document in serde_yaml_ng::Deserializer::from_str(text) {
-        let value = UniqueKeys
+        // No depth limit here: the plugin's own parser applies its limit to what this gives.
+        let value = json::StrictValue::within(usize::MAX)
             .deserialize(document)
             .map_err(|e| format!("not valid YAML: {e}"))?;
         if !value.is_null() {
@@ -97,85 +98,6 @@ pub fn yaml_documents(text: &str) -> Result<Vec<Value>, String> {
         }
     }
     Ok(documents)
-}
-
-/// Builds a JSON value from YAML, refusing a key given twice in one mapping (serde_json's
-/// own `Value` keeps the last, so a second `requires` would silently replace the first).
-/// serde_yaml_ng puts the path and line before the message.
-#[derive(Clone, Copy)]
-struct UniqueKeys;
-
-impl<'de> DeserializeSeed<'de> for UniqueKeys {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for UniqueKeys {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a value JSON can hold")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        // JSON has no .nan or .inf; serde_json would turn them into null.
-        serde_json::Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom(format_args!("{v} is not a JSON number")))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(self)? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = serde_json::Map::new();
-        while let Some(name) = access.next_key::<String>()? {
-            if map.contains_key(&name) {
-                return Err(de::Error::custom(format_args!(
-                    "the key \"{name}\" is given twice"
-                )));
-            }
-            let value = access.next_value_seed(self)?;
-            map.insert(name, value);
-        }
-        Ok(Value::Object(map))
-    }
 }
 
 /// istiod sends an empty `pluginConfig` Struct as no configuration at all, which the plugin
