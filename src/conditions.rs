@@ -37,32 +37,23 @@ impl ClaimCondition {
         if let Some(value) = &config.contains {
             tests.push(Test::Contains(value.clone()));
         }
-        if let Some(values) = &config.contains_any {
+        let non_empty = |values: &Vec<String>, member: &str| {
             if values.is_empty() {
                 return Err(ConfigError::at(
-                    format!("{path}.contains_any"),
+                    format!("{path}.{member}"),
                     "may not be empty",
                 ));
             }
-            tests.push(Test::ContainsAny(values.clone()));
+            Ok(values.clone())
+        };
+        if let Some(values) = &config.contains_any {
+            tests.push(Test::ContainsAny(non_empty(values, "contains_any")?));
         }
         if let Some(values) = &config.contains_all {
-            if values.is_empty() {
-                return Err(ConfigError::at(
-                    format!("{path}.contains_all"),
-                    "may not be empty",
-                ));
-            }
-            tests.push(Test::ContainsAll(values.clone()));
+            tests.push(Test::ContainsAll(non_empty(values, "contains_all")?));
         }
         if let Some(values) = &config.equals_any {
-            if values.is_empty() {
-                return Err(ConfigError::at(
-                    format!("{path}.equals_any"),
-                    "may not be empty",
-                ));
-            }
-            tests.push(Test::EqualsAny(values.clone()));
+            tests.push(Test::EqualsAny(non_empty(values, "equals_any")?));
         }
         if let Some(present) = config.present {
             tests.push(Test::Present(present));
